@@ -1,0 +1,37 @@
+# Zorginkoop: `make run` starts the platform on embedded defaults, `make test` runs the suite.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PACKAGES := -e 'libs/common[embedded]' -e services/eligibility -e services/contracting -e services/claims -e services/publication
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench install migrate clean
+
+$(STAMP): libs/common/pyproject.toml services/*/pyproject.toml requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PACKAGES) -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/zorg up
+
+migrate: $(STAMP)
+	$(BIN)/zorg migrate
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/common/src services/*/src bench tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

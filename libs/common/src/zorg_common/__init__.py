@@ -1,0 +1,1 @@
+"""Shared mechanics of the Zorginkoop services; nothing domain-specific lives here."""

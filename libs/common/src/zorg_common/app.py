@@ -1,0 +1,104 @@
+"""The FastAPI application of a service: problems, auth, health, metrics, and its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .kafka import wait_for_broker
+from .logs import configure_logging
+from .metrics import install_metrics
+from .problems import Problem, install_problem_handlers
+from .service import Runtime, ServiceSpec
+from .settings import ServiceSettings
+from .uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (401, 403, 404, 409, 422)
+}
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, workers: bool | None = None) -> FastAPI:
+    settings = settings or spec.settings_cls()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
+    run_workers = settings.ZORG_RUN_WORKERS if workers is None else workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(spec, settings)
+        app.state.runtime = runtime
+        if run_workers:
+            await runtime.start_workers()
+        log.info("%s started (env=%s, workers=%s)", spec.name, settings.ZORG_ENV, run_workers)
+        try:
+            yield
+        finally:
+            await runtime.close()
+            log.info("%s stopped", spec.name)
+
+    app = FastAPI(
+        title=spec.title or f"Zorginkoop {spec.name}",
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.spec = spec
+    install_problem_handlers(app)
+    install_metrics(app, spec.name)
+    _install_health(app, settings)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def _install_health(app: FastAPI, settings: ServiceSettings) -> None:
+    broker_seen = {"ok": False, "at": 0.0}
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The database and the broker are reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        database = await runtime.database_ready()
+        now = time.monotonic()
+        if now - broker_seen["at"] > 5.0 or not broker_seen["ok"]:  # probes come often; ask at most every 5 s
+            try:
+                await asyncio.wait_for(wait_for_broker(settings, timeout=3.0), 4.0)
+                broker_seen["ok"] = True
+            except Exception:
+                broker_seen["ok"] = False
+            broker_seen["at"] = now
+        ready = database and bool(broker_seen["ok"])
+        body = {
+            "status": "ready" if ready else "not ready",
+            "database": "ok" if database else "unreachable",
+            "broker": "ok" if broker_seen["ok"] else "unreachable",
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with get_runtime(request).uow() as uow:
+        yield uow
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]

@@ -1,0 +1,156 @@
+"""Bearer-token authentication: JWTs with scopes, and provider-portal tokens bound to one AGB code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .problems import ProblemError
+from .settings import ServiceSettings
+
+SCOPES = (
+    "providers:read",
+    "providers:write",
+    "contracts:read",
+    "contracts:write",
+    "claims:read",
+    "claims:write",
+    "admin",
+    "portal",
+)
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from `zorg token` or the identity provider")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject, its scopes and, for portal tokens, the provider."""
+
+    subject: str
+    scopes: frozenset[str]
+    agb: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_portal(self) -> bool:
+        return "portal" in self.scopes and "admin" not in self.scopes
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    def may_see_provider(self, agb: str) -> bool:
+        """Staff with the scope see every provider; a portal token only its own."""
+        return not self.is_portal or self.agb == agb
+
+
+class Unauthorized(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            401, "Unauthorized", detail, kind="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="zorginkoop"'}
+        )
+
+
+class Forbidden(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(403, "Forbidden", detail, kind="forbidden")
+
+
+def issue_token(
+    settings: ServiceSettings,
+    scopes: Iterable[str],
+    *,
+    agb: str | None = None,
+    subject: str = "zorg-cli",
+    ttl: dt.timedelta = dt.timedelta(hours=12),
+) -> str:
+    """A signed HS256 token, for development and tests (production tokens come from the IdP)."""
+    scope_list = sorted(set(scopes))
+    unknown = [s for s in scope_list if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope(s): {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    if "portal" in scope_list and not agb:
+        raise ValueError("a portal token needs the provider's AGB code (--agb)")
+    now = dt.datetime.now(dt.UTC)
+    payload: dict[str, Any] = {
+        "sub": subject,
+        "scope": " ".join(scope_list),
+        "iss": settings.ZORG_JWT_ISSUER,
+        "aud": settings.ZORG_JWT_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+    }
+    if agb:
+        payload["agb"] = agb
+    return jwt.encode(payload, settings.ZORG_JWT_SECRET, algorithm="HS256")
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True)
+
+
+def decode_token(settings: ServiceSettings, token: str) -> Principal:
+    try:
+        if settings.ZORG_JWT_JWKS_URL:
+            key: Any = _jwks_client(settings.ZORG_JWT_JWKS_URL).get_signing_key_from_jwt(token).key
+        elif settings.ZORG_JWT_ALGORITHM != "HS256":
+            key = settings.ZORG_JWT_PUBLIC_KEY
+        else:
+            key = settings.ZORG_JWT_SECRET
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[settings.ZORG_JWT_ALGORITHM],
+            audience=settings.ZORG_JWT_AUDIENCE,
+            issuer=settings.ZORG_JWT_ISSUER,
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"the token is not valid: {exc}") from exc
+    raw_scope = claims.get("scope", claims.get("scp", ""))
+    scopes = frozenset(raw_scope.split() if isinstance(raw_scope, str) else raw_scope)
+    agb = claims.get("agb")
+    if "portal" in scopes and not agb:
+        raise Unauthorized("a portal token must carry the provider's agb claim")
+    return Principal(subject=str(claims["sub"]), scopes=scopes, agb=agb, claims=claims)
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("this endpoint needs an Authorization: Bearer token")
+    settings: ServiceSettings = request.app.state.settings
+    return decode_token(settings, credentials.credentials)
+
+
+def require_scope(*scopes: str, portal: bool = False) -> Callable[..., Principal]:
+    """A dependency that admits a token holding any of ``scopes`` (``admin`` holds all).
+
+    With ``portal=True`` a provider-portal token is admitted too; the route must then restrict
+    what it shows to ``principal.agb`` (see ``Principal.may_see_provider``).
+    """
+
+    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if any(principal.has(s) for s in scopes):
+            return principal
+        if portal and "portal" in principal.scopes:
+            return principal
+        wanted = " or ".join(scopes + (("portal",) if portal else ()))
+        raise Forbidden(f"this endpoint needs the scope {wanted}")
+
+    dependency.__name__ = "require_" + "_".join(s.replace(":", "_") for s in scopes)
+    return dependency

@@ -1,0 +1,304 @@
+"""The consumer runner: Kafka consumer groups whose handlers are idempotent through an inbox.
+
+For each ``getmany`` batch the runner handles every new event in one transaction, recording
+(consumer group, event id) in the ``inbox`` table in that same transaction, and commits the
+Kafka offsets only after the database commit. A redelivery (crash before the offset commit,
+a rebalance, a relay resend) finds the event in the inbox and skips it. When a batch fails the
+runner falls back to one transaction per event with retries and backoff; an event that still
+fails, or cannot be decoded, goes to ``<topic>.dlq`` with the error in its headers and the
+consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from . import clock
+from .events import DLQ_SUFFIX, CloudEvent, Event, topic_name
+from .kafka import consumer_for, producer_for
+from .messaging import inbox
+from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERS
+from .settings import ServiceSettings
+from .uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, CloudEvent, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer group of a service: the topics it reads and a handler per event type.
+
+    Events of other types on those topics are passed over. ``group`` and ``topics`` are
+    written without the deployment's topic prefix.
+    """
+
+    group: str
+    topics: tuple[str, ...]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+
+
+class PoisonMessage(Exception):
+    """The message cannot be decoded into a known event: retrying cannot help."""
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: CloudEvent | None = None
+    event: Event | None = None
+    handler: Handler | None = None
+    error: BaseException | None = None
+
+
+class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Let the batch in hand finish (database and offsets) before partitions move away."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.runner._batch_lock:
+            log.info("consumer %s: partitions revoked: %s", self.runner.group, sorted(map(str, revoked)))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("consumer %s: partitions assigned: %s", self.runner.group, sorted(map(str, assigned)))
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        spec: ConsumerSpec,
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.spec = spec
+        prefix = getattr(settings, "KAFKA_TOPIC_PREFIX", "")
+        self.prefix = prefix
+        self.group = topic_name(prefix, spec.group)
+        self.topics = tuple(topic_name(prefix, t) for t in spec.topics)
+        self.on_commit = on_commit
+        self.max_attempts = settings.CONSUMER_MAX_ATTEMPTS
+        self.backoff = settings.CONSUMER_RETRY_BACKOFF_S
+        self._stopping = asyncio.Event()
+        self._batch_lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self.handled = 0
+        self.assigned = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(
+            self.sessions, source=f"/zorg/{self.settings.SERVICE}", topic_prefix=self.prefix, on_commit=self.on_commit
+        )
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._start()
+                break
+            except Exception as exc:
+                log.warning("consumer %s cannot start (%s); retrying in %.1fs", self.group, exc, backoff)
+                await self._close()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
+        try:
+            while not self._stopping.is_set():
+                assert self._consumer is not None
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.CONSUMER_BATCH_SIZE)
+                if self._consumer.assignment():
+                    self.assigned.set()
+                if not batches:
+                    continue
+                async with self._batch_lock:
+                    await self.process(batches)
+                    await self.commit_offsets(batches)
+        finally:
+            await self._close()
+
+    async def _start(self) -> None:
+        self._consumer = consumer_for(self.settings, self.group)
+        self._consumer.subscribe(list(self.topics), listener=_FinishBatchBeforeRevoke(self))
+        await self._consumer.start()
+        self._dlq = producer_for(self.settings, client_suffix=f"{self.spec.group}-dlq")
+        await self._dlq.start()
+        log.info("consumer %s reading %s", self.group, ", ".join(self.topics))
+
+    async def _close(self) -> None:
+        for client in (self._consumer, self._dlq):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+        self._consumer = None
+        self._dlq = None
+
+    async def commit_offsets(self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Commit after the database commit; a failure means a redelivery, which the inbox absorbs."""
+        assert self._consumer is not None
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+        try:
+            await self._consumer.commit(offsets)
+        except Exception as exc:
+            log.warning("consumer %s: offset commit failed (%s); the batch may be redelivered", self.group, exc)
+        for tp, offset in offsets.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, highwater - offset))
+
+    # --- processing ---------------------------------------------------------------------
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
+        item = _Decoded(record)
+        try:
+            if record.value is None:
+                raise PoisonMessage("empty message")
+            item.envelope = CloudEvent.from_json(record.value)
+            item.handler = self.spec.handlers.get(item.envelope.type)
+            if item.handler is not None:
+                item.event = item.envelope.payload()
+        except (ValidationError, ValueError, PoisonMessage) as exc:
+            item.error = PoisonMessage(f"cannot decode: {exc}")
+        return item
+
+    async def process(self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]) -> None:
+        items = [self._decode(r) for records in batches.values() for r in records]
+        for item in items:
+            if item.error is not None:
+                await self._dead_letter(item, item.error, attempts=1)
+        todo = [i for i in items if i.error is None and i.handler is not None]
+        if not todo:
+            return
+        try:
+            await self._handle_together(todo)
+        except Exception as exc:
+            log.info("consumer %s: batch of %d failed (%s); handling one by one", self.group, len(todo), exc)
+            for item in todo:
+                await self._handle_alone(item)
+
+    async def _handle_together(self, items: list[_Decoded]) -> None:
+        async with self._uow() as uow:
+            ids = list({i.envelope.id for i in items if i.envelope})
+            seen = set(
+                (
+                    await uow.session.execute(
+                        select(inbox.c.event_id).where(inbox.c.consumer_group == self.group, inbox.c.event_id.in_(ids))
+                    )
+                ).scalars()
+            )
+            fresh: list[_Decoded] = []
+            for item in items:
+                assert item.envelope is not None
+                if item.envelope.id not in seen:
+                    seen.add(item.envelope.id)
+                    fresh.append(item)
+            if fresh:
+                await uow.session.execute(insert(inbox), [self._inbox_row(i.envelope) for i in fresh if i.envelope])
+                for item in fresh:
+                    assert item.handler is not None and item.envelope is not None and item.event is not None
+                    await item.handler(uow, item.envelope, item.event)
+                await uow.commit()
+        self._count(fresh, "handled")
+        self._count([i for i in items if i not in fresh], "duplicate")
+
+    async def _handle_alone(self, item: _Decoded) -> None:
+        assert item.envelope is not None and item.handler is not None and item.event is not None
+        error: BaseException | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self._uow() as uow:
+                    await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope)])
+                    await uow.session.flush()
+                    await item.handler(uow, item.envelope, item.event)
+                    await uow.commit()
+                self._count([item], "handled")
+                return
+            except IntegrityError:
+                self._count([item], "duplicate")  # the inbox already has it
+                return
+            except Exception as exc:
+                error = exc
+                log.warning(
+                    "consumer %s: %s %s failed (attempt %d of %d): %s",
+                    self.group,
+                    item.envelope.type,
+                    item.envelope.id,
+                    attempt,
+                    self.max_attempts,
+                    exc,
+                )
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), 5.0))
+        assert error is not None
+        await self._dead_letter(item, error, attempts=self.max_attempts)
+
+    def _inbox_row(self, envelope: CloudEvent | None, outcome: str = "handled") -> dict[str, Any]:
+        assert envelope is not None
+        return {
+            "consumer_group": self.group,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "outcome": outcome,
+            "received_at": clock.utcnow(),
+        }
+
+    def _count(self, items: Sequence[_Decoded], outcome: str) -> None:
+        for item in items:
+            CONSUMED.labels(self.group, item.envelope.type if item.envelope else "?", outcome).inc()
+        if outcome == "handled":
+            self.handled += len(items)
+
+    async def _dead_letter(self, item: _Decoded, error: BaseException, *, attempts: int) -> None:
+        record = item.record
+        dlq_topic = record.topic + DLQ_SUFFIX
+        headers = list(record.headers or ()) + [
+            ("zorg_error", str(error)[:2000].encode()),
+            ("zorg_error_type", type(error).__name__.encode()),
+            ("zorg_error_trace", "".join(traceback.format_exception(error))[-4000:].encode()),
+            ("zorg_original_topic", record.topic.encode()),
+            ("zorg_original_partition", str(record.partition).encode()),
+            ("zorg_original_offset", str(record.offset).encode()),
+            ("zorg_consumer_group", self.group.encode()),
+            ("zorg_attempts", str(attempts).encode()),
+        ]
+        assert self._dlq is not None, "the runner starts its DLQ producer before consuming"
+        await (await self._dlq.send(dlq_topic, value=record.value, key=record.key, headers=headers))
+        log.error(
+            "consumer %s: message %s:%d@%d sent to %s after %d attempt(s): %s",
+            self.group,
+            record.topic,
+            record.partition,
+            record.offset,
+            dlq_topic,
+            attempts,
+            error,
+        )
+        DEAD_LETTERS.labels(self.group, record.topic).inc()
+        if item.envelope is not None:
+            # Remember it, so a redelivery does not go through the retries and the DLQ again.
+            with contextlib.suppress(IntegrityError):
+                async with self._uow() as uow:
+                    await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope, "dead_letter")])
+                    await uow.commit()

@@ -1,0 +1,290 @@
+"""The events between services: CloudEvents 1.0 envelopes around one typed model per event type.
+
+The event types are the platform's outside contract (CONTRACT.md, "Events"); the rules that
+produce them live in the owning service. Every event is keyed by the provider's AGB code so
+that one provider's events keep their order on any number of partitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import clock
+from .identifiers import Agb
+
+TOPIC_PROVIDERS = "zorg.providers"
+TOPIC_CONTRACTS = "zorg.contracts"
+TOPIC_CLAIMS = "zorg.claims"
+TOPICS = (TOPIC_PROVIDERS, TOPIC_CONTRACTS, TOPIC_CLAIMS)
+DLQ_SUFFIX = ".dlq"
+
+Sector = Literal["GLI", "GGZ"]
+Route = Literal["follow", "restitution", "digital", "offer"]
+
+
+class Event(BaseModel):
+    """The ``data`` of an event. Subclasses name their type, topic and data version."""
+
+    # Newer producers may add fields; older consumers ignore them instead of failing.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[str]
+    DATAVERSION: ClassVar[str] = "1"
+
+    agb: Agb
+
+    @property
+    def key(self) -> str:
+        return self.agb
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+def event_type(cls: type[Event]) -> type[Event]:
+    """Register an event model under its type name (class decorator)."""
+    if cls.TYPE in EVENT_TYPES and EVENT_TYPES[cls.TYPE] is not cls:
+        raise ValueError(f"event type {cls.TYPE} registered twice")
+    EVENT_TYPES[cls.TYPE] = cls
+    return cls
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 structured-mode JSON envelope with the ``dataversion`` extension."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    time: dt.datetime
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    dataversion: str = "1"
+    data: dict[str, Any]
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CloudEvent:
+        return cls.model_validate_json(raw)
+
+    def payload(self) -> Event:
+        """The typed data; raises ``UnknownEventType`` or pydantic's ``ValidationError``."""
+        model = EVENT_TYPES.get(self.type)
+        if model is None:
+            raise UnknownEventType(self.type)
+        return model.model_validate(self.data)
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+def envelope(event: Event, source: str, *, event_id: str | None = None) -> CloudEvent:
+    return CloudEvent(
+        id=event_id or str(uuid.uuid4()),
+        source=source,
+        type=event.TYPE,
+        time=clock.utcnow(),
+        subject=event.key,
+        dataversion=event.DATAVERSION,
+        data=json.loads(event.model_dump_json()),
+    )
+
+
+def topic_name(prefix: str, topic: str) -> str:
+    return f"{prefix}{topic}" if prefix else topic
+
+
+__all__ = ["EVENT_TYPES", "CloudEvent", "Event", "ValidationError", "envelope", "event_type", "topic_name"]
+
+
+# --- zorg.providers -----------------------------------------------------------------------
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+
+
+class _ProviderState(Event):
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    kvk: str | None = None
+    name: str
+    kind: Literal["individual", "care_group", "institution"]
+    sectors: list[Sector]
+    address: Address = Address()
+    care_forms: list[Literal["in_person", "digital", "hybrid"]] = []
+    version: int = 1
+    changed_by: str | None = None
+
+
+@event_type
+class ProviderRegistered(_ProviderState):
+    TYPE: ClassVar[str] = "ProviderRegistered"
+
+
+@event_type
+class ProviderUpdated(_ProviderState):
+    TYPE: ClassVar[str] = "ProviderUpdated"
+    changed_fields: list[str] = []
+
+
+@event_type
+class BankAccountChanged(Event):
+    TYPE: ClassVar[str] = "BankAccountChanged"
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    iban: str
+    holder: str
+    changed_on: dt.date
+
+
+class CriterionVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    verdict: Literal["pass", "fail", "unknown"]
+    blocking: bool
+
+
+@event_type
+class EligibilityDetermined(Event):
+    TYPE: ClassVar[str] = "EligibilityDetermined"
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    evaluation_id: str
+    policy_id: str
+    sector: Sector
+    contract_year: int
+    eligible: bool
+    route: Route | None
+    criteria: list[CriterionVerdict]
+    warnings: list[str] = []
+    evaluated_on: dt.date
+
+
+# --- zorg.contracts -----------------------------------------------------------------------
+
+
+class Tariff(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    prestation_code: str
+    amount_cents: int = Field(gt=0)
+
+
+class Kpi(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    description: str
+    incentive_pct: float = Field(ge=0, le=100)
+
+
+@event_type
+class ProcurementStarted(Event):
+    TYPE: ClassVar[str] = "ProcurementStarted"
+    TOPIC: ClassVar[str] = TOPIC_CONTRACTS
+    procurement_id: str
+    policy_id: str
+    sector: Sector
+    contract_year: int
+    route: Route
+    started_on: dt.date
+    cause: Literal["follow_format", "invitation", "negotiation"]
+
+
+@event_type
+class ContractSigned(Event):
+    TYPE: ClassVar[str] = "ContractSigned"
+    TOPIC: ClassVar[str] = TOPIC_CONTRACTS
+    contract_id: str
+    procurement_id: str | None = None
+    policy_id: str
+    sector: Sector
+    route: Route
+    start_date: dt.date
+    end_date: dt.date
+    contract_years: list[int]
+    tariffs: list[Tariff]
+    ceiling_cents: int | None = None
+    kpis: list[Kpi] = []
+    version: int = 1
+    signed_on: dt.date
+    signatory: str | None = None
+
+
+@event_type
+class ContractTerminated(Event):
+    TYPE: ClassVar[str] = "ContractTerminated"
+    TOPIC: ClassVar[str] = TOPIC_CONTRACTS
+    contract_id: str
+    sector: Sector
+    reason: str
+    effective_on: dt.date
+    version: int
+
+
+@event_type
+class ProcurementClosed(Event):
+    TYPE: ClassVar[str] = "ProcurementClosed"
+    TOPIC: ClassVar[str] = TOPIC_CONTRACTS
+    procurement_id: str
+    policy_id: str
+    sector: Sector
+    contract_year: int
+    closed_on: dt.date
+    reason: str | None = None
+
+
+# --- zorg.claims --------------------------------------------------------------------------
+
+
+@event_type
+class ClaimSubmitted(Event):
+    TYPE: ClassVar[str] = "ClaimSubmitted"
+    TOPIC: ClassVar[str] = TOPIC_CLAIMS
+    claim_id: str
+    provider_reference: str
+    bsn: str
+    sector: Sector
+    prestation_code: str
+    service_date: dt.date
+    opening_date: dt.date
+    quantity: int = Field(gt=0)
+    claimed_cents: int = Field(gt=0)
+    received_on: dt.date
+    programme: str | None = None
+    programme_start: dt.date | None = None
+    referral: bool | None = None
+    authorisation_number: str | None = None
+    # Left out (None) when the insured person's privacy statement is set.
+    diagnosis_code: str | None = None
+    privacy_statement: bool = False
+
+
+class ReasonCode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    vektis_code: str | None = None
+
+
+@event_type
+class ClaimAdjudicated(Event):
+    TYPE: ClassVar[str] = "ClaimAdjudicated"
+    TOPIC: ClassVar[str] = TOPIC_CLAIMS
+    claim_id: str
+    status: Literal["approved", "partially_approved", "rejected", "pending"]
+    reasons: list[ReasonCode]
+    claimed_cents: int
+    allowed_cents: int
+    rule_version: str
+    decision_no: int = 1
+    adjudicated_at: dt.datetime

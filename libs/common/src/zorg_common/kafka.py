@@ -1,0 +1,102 @@
+"""Kafka clients configured from settings, and topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .events import DLQ_SUFFIX
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def client_id(settings: ServiceSettings, suffix: str) -> str:
+    base = settings.KAFKA_CLIENT_ID or f"{settings.SERVICE}-{socket.gethostname()}-{os.getpid()}"
+    return f"{base}-{suffix}"
+
+
+def producer_for(settings: ServiceSettings, *, client_suffix: str = "producer") -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        client_id=client_id(settings, client_suffix),
+        acks="all",
+        enable_idempotence=settings.KAFKA_ENABLE_IDEMPOTENCE,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
+    )
+
+
+def consumer_for(settings: ServiceSettings, group: str, topics: Iterable[str] = ()) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        client_id=client_id(settings, group),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+        max_poll_interval_ms=300_000,
+        session_timeout_ms=30_000,
+        heartbeat_interval_ms=3_000,
+        request_timeout_ms=max(settings.KAFKA_REQUEST_TIMEOUT_MS, 40_000),
+        fetch_max_wait_ms=100,
+    )
+
+
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[str], *, with_dlq: bool = True) -> None:
+    """Create the topics (and their ``.dlq``) with the configured partition count when missing."""
+    names = set()
+    for topic in topics:
+        names.add(topic)
+        if with_dlq and not topic.endswith(DLQ_SUFFIX):
+            names.add(topic + DLQ_SUFFIX)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        client_id=client_id(settings, "admin"),
+        request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = sorted(names - existing)
+        if not missing:
+            return
+        new = [NewTopic(name, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_REPLICATION_FACTOR) for name in missing]
+        try:
+            await admin.create_topics(new)
+            log.info("created topics %s with %d partition(s)", ", ".join(missing), settings.KAFKA_TOPIC_PARTITIONS)
+        except TopicAlreadyExistsError:
+            pass  # another process was quicker
+    finally:
+        await admin.close()
+
+
+async def wait_for_broker(settings: ServiceSettings, timeout: float = 30.0) -> None:
+    """Block until the broker answers metadata requests, or raise ``TimeoutError``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            client_id=client_id(settings, "probe"),
+            request_timeout_ms=5_000,
+        )
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except Exception as exc:
+            last = exc
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    raise TimeoutError(f"no Kafka broker at {settings.KAFKA_BOOTSTRAP_SERVERS}: {last}")

@@ -1,0 +1,221 @@
+"""The outbox relay: sends committed events to Kafka in order per key, then marks them sent.
+
+Several relays may run against one PostgreSQL database: each locks a batch of rows with
+``FOR UPDATE SKIP LOCKED`` and leaves alone any key whose earlier events another relay holds,
+so one provider's events are never sent out of order. The relay wakes on commit (in-process
+signal, PostgreSQL ``LISTEN``) and otherwise polls. A crash between send and mark resends the
+events, which consumers absorb through their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from . import clock
+from .kafka import producer_for
+from .messaging import outbox
+from .metrics import OUTBOX_BACKLOG, OUTBOX_SENT
+from .settings import ServiceSettings
+from .uow import OUTBOX_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions = sessions
+        self.name = name or settings.SERVICE
+        self.batch_size = settings.RELAY_BATCH_SIZE
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._postgres = engine.dialect.name == "postgresql"
+        self.sent_total = 0
+        self._backlog_measured_at = float("-inf")
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows (safe from any coroutine of this loop)."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Relay until ``stop()``; survives broker and database outages by retrying with backoff."""
+        listener = asyncio.create_task(self._listen()) if self._postgres else None
+        backoff = 0.5
+        try:
+            while not self._stopping.is_set():
+                try:
+                    producer = await self._ensure_producer()
+                    sent = await self.publish_batch(producer)
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database unavailable: wait and try again
+                    log.warning(
+                        "outbox relay %s: %s; retrying in %.1fs",
+                        self.name,
+                        exc,
+                        backoff,
+                        extra={"error": type(exc).__name__},
+                    )
+                    await self._drop_producer()
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if sent < self.batch_size:
+                    await self._idle()
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await listener
+            await self._drop_producer()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.RELAY_POLL_INTERVAL_S)
+        self._wakeup.clear()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = producer_for(self.settings, client_suffix="relay")
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _listen(self) -> None:
+        """Wake on ``NOTIFY zorg_outbox`` from writers in other processes."""
+        while not self._stopping.is_set():
+            try:
+                async with self.engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    driver: Any = raw.driver_connection
+
+                    def _notified(*_: object) -> None:
+                        self._wakeup.set()
+
+                    await driver.add_listener(OUTBOX_CHANNEL, _notified)
+                    try:
+                        await self._stopping.wait()
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await driver.remove_listener(OUTBOX_CHANNEL, _notified)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("outbox listener reconnecting: %s", exc)
+                await self._sleep(2.0)
+
+    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
+        """Send one batch of unsent events and mark them; returns how many rows it locked."""
+        async with self.sessions() as session, session.begin():
+            rows = await self._claim(session)
+            if not rows:
+                OUTBOX_BACKLOG.labels(self.name).set(0)
+                return 0
+            sendable = await self._in_key_order(session, rows)
+            if sendable:
+                await self._send(producer, sendable)
+                await self.mark_published(session, [r.seq for r in sendable])
+            await self._measure_backlog(session, len(sendable))
+        self.sent_total += len(sendable)
+        if sendable:
+            log.debug("relay %s sent %d event(s)", self.name, len(sendable))
+        return len(rows)
+
+    async def _measure_backlog(self, session: AsyncSession, just_sent: int) -> None:
+        # Counting is a scan of the unsent rows: at most once a second, not once a batch.
+        now = asyncio.get_running_loop().time()
+        if now - self._backlog_measured_at < 1.0:
+            return
+        self._backlog_measured_at = now
+        backlog = await session.scalar(select(func.count()).where(outbox.c.published_at.is_(None)))
+        OUTBOX_BACKLOG.labels(self.name).set(max(0, (backlog or 0) - just_sent))
+
+    async def _claim(self, session: AsyncSession) -> Sequence[Row[Any]]:
+        query = (
+            select(outbox.c.seq, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.event_type, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(self.batch_size)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        return (await session.execute(query)).all()
+
+    async def _in_key_order(self, session: AsyncSession, rows: Sequence[Row[Any]]) -> list[Row[Any]]:
+        """Drop the rows of any key whose earlier unsent events another relay has locked."""
+        if not self._postgres:
+            return list(rows)  # SQLite: one writer, one relay per database
+        first_claimed: dict[str, int] = {}
+        for row in rows:
+            first_claimed.setdefault(row.key, row.seq)
+        earliest = dict(
+            (
+                await session.execute(
+                    select(outbox.c.key, func.min(outbox.c.seq))
+                    .where(and_(outbox.c.published_at.is_(None), outbox.c.key.in_(list(first_claimed))))
+                    .group_by(outbox.c.key)
+                )
+            ).all()
+        )
+        blocked = {key for key, seq in first_claimed.items() if earliest.get(key, seq) < seq}
+        return [row for row in rows if row.key not in blocked]
+
+    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Row[Any]]) -> None:
+        # aiokafka keeps one request in flight per broker, so per-partition order holds even
+        # when it retries; every send must be acknowledged before any row is marked.
+        futures = [
+            await producer.send(
+                row.topic,
+                value=row.payload.encode(),
+                key=row.key.encode(),
+                headers=[("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
+        for row in rows:
+            OUTBOX_SENT.labels(self.name, row.topic).inc()
+
+    async def mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.seq.in_(seqs))
+            .values(published_at=clock.utcnow(), attempts=outbox.c.attempts + 1)
+        )

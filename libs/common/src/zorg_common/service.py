@@ -1,0 +1,126 @@
+"""What a service is to the platform: its spec, and the runtime (database, relay, consumers) of one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import httpx
+from fastapi import APIRouter
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .consumer import ConsumerRunner, ConsumerSpec
+from .db import create_engine, session_factory
+from .events import TOPICS, topic_name
+from .kafka import ensure_topics
+from .relay import OutboxRelay
+from .settings import ServiceSettings
+from .uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: Loads a service's demo data through its HTTP API: (client with base URL, token factory).
+DemoLoader = Callable[[httpx.AsyncClient, Callable[..., str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything the platform needs to know to run, migrate and demo one service."""
+
+    name: str
+    port: int
+    settings_cls: type[ServiceSettings]
+    metadata: MetaData
+    migrations: str  # the package holding the Alembic environment, e.g. "zorg_claims.migrations"
+    routers: Sequence[APIRouter] = ()
+    consumers: Sequence[ConsumerSpec] = ()
+    topics: Sequence[str] = TOPICS
+    demo: DemoLoader | None = None
+    demo_order: int = 100  # lower loads first (providers before contracts before claims)
+    cli: click.Group | None = None
+    title: str = ""
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runtime:
+    """One process's share of a service: engine, sessions, relay and consumers."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings | None = None) -> None:
+        self.spec = spec
+        self.settings = settings or spec.settings_cls()
+        self.engine: AsyncEngine = create_engine(
+            self.settings.database_url, pool_size=self.settings.DATABASE_POOL_SIZE, echo=self.settings.DATABASE_ECHO
+        )
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[ConsumerRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(
+            self.sessions,
+            source=f"/zorg/{self.spec.name}",
+            topic_prefix=self.settings.KAFKA_TOPIC_PREFIX,
+            on_commit=self.relay.wake if self.relay is not None else None,
+        )
+
+    def topic(self, name: str) -> str:
+        return topic_name(self.settings.KAFKA_TOPIC_PREFIX, name)
+
+    async def start_workers(self, *, relay: bool = True, consumers: bool = True) -> None:
+        """Start the relay and/or consumers as background tasks of this event loop."""
+        if relay:
+            self.relay = OutboxRelay(self.settings, self.engine, self.sessions, name=self.spec.name)
+            self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay"))
+        if consumers and self.spec.consumers:
+            with contextlib.suppress(Exception):
+                # Best effort here: a broker that is down now is retried by the runners themselves.
+                await asyncio.wait_for(ensure_topics(self.settings, [self.topic(t) for t in self.spec.topics]), 15)
+            for spec in self.spec.consumers:
+                runner = ConsumerRunner(
+                    self.settings, self.sessions, spec, on_commit=self.relay.wake if self.relay else None
+                )
+                self.consumers.append(runner)
+                self._tasks.append(asyncio.create_task(runner.run(), name=f"{self.spec.name}-{spec.group}"))
+
+    async def stop_workers(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        for runner in self.consumers:
+            runner.stop()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=15)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("worker %s ended with %r", task.get_name(), task.exception())
+        self._tasks.clear()
+
+    async def close(self) -> None:
+        await self.stop_workers()
+        await self.engine.dispose()
+
+    async def database_ready(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception as exc:
+            log.warning("database not reachable: %s", exc)
+            return False
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, relay: bool = True, consumers: bool = True) -> AsyncIterator[Runtime]:
+        await self.start_workers(relay=relay, consumers=consumers)
+        try:
+            yield self
+        finally:
+            await self.close()

@@ -1,0 +1,1 @@
+"""Zorginkoop claims service: Claim intake and adjudication against contracts and policies; holds released by contracts."""

@@ -1,0 +1,1 @@
+"""The claims adapters: tables, repositories and outside systems."""

@@ -1,0 +1,1 @@
+"""The claims domain: entities, value objects and rules, without I/O."""

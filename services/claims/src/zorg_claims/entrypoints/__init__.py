@@ -1,0 +1,1 @@
+"""The claims entry points: HTTP routes, event consumers and CLI commands."""

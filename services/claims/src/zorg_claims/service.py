@@ -1,0 +1,18 @@
+"""How the platform runs the claims service (found through the ``zorg.services`` entry point)."""
+
+from zorg_common.service import ServiceSpec
+
+from .adapters.orm import metadata
+from .settings import ClaimsSettings
+
+SPEC = ServiceSpec(
+    name="claims",
+    port=ClaimsSettings.DEFAULT_PORT,
+    settings_cls=ClaimsSettings,
+    metadata=metadata,
+    migrations="zorg_claims.migrations",
+    topics=("zorg.providers", "zorg.contracts", "zorg.claims"),
+    demo_order=40,
+    title="Zorginkoop claims",
+    description="Claim intake and adjudication against contracts and policies; holds released by contracts.",
+)

@@ -1,0 +1,1 @@
+"""Zorginkoop contracting service: Follow-format e-mails, offer negotiations, digital contracting and the contract lifecycle."""

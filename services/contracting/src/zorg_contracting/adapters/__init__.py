@@ -1,0 +1,1 @@
+"""The contracting adapters: tables, repositories and outside systems."""

@@ -1,0 +1,1 @@
+"""The contracting domain: entities, value objects and rules, without I/O."""

@@ -1,0 +1,1 @@
+"""The contracting entry points: HTTP routes, event consumers and CLI commands."""

@@ -1,0 +1,1 @@
+"""Zorginkoop eligibility service: Provider register, procurement policies as data, explainable eligibility decisions."""

@@ -1,0 +1,1 @@
+"""The eligibility adapters: tables, repositories and outside systems."""

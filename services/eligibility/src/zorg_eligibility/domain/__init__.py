@@ -1,0 +1,1 @@
+"""The eligibility domain: entities, value objects and rules, without I/O."""

@@ -1,0 +1,1 @@
+"""The eligibility entry points: HTTP routes, event consumers and CLI commands."""

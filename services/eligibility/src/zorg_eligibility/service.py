@@ -1,0 +1,18 @@
+"""How the platform runs the eligibility service (found through the ``zorg.services`` entry point)."""
+
+from zorg_common.service import ServiceSpec
+
+from .adapters.orm import metadata
+from .settings import EligibilitySettings
+
+SPEC = ServiceSpec(
+    name="eligibility",
+    port=EligibilitySettings.DEFAULT_PORT,
+    settings_cls=EligibilitySettings,
+    metadata=metadata,
+    migrations="zorg_eligibility.migrations",
+    topics=("zorg.providers",),
+    demo_order=10,
+    title="Zorginkoop eligibility",
+    description="Provider register, procurement policies as data, explainable eligibility decisions.",
+)

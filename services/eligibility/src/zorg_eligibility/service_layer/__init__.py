@@ -1,0 +1,1 @@
+"""The eligibility use cases: handlers that run in a unit of work."""

@@ -1,0 +1,1 @@
+"""The publication adapters: tables, repositories and outside systems."""

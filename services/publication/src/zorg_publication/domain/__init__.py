@@ -1,0 +1,1 @@
+"""The publication domain: entities, value objects and rules, without I/O."""

@@ -1,0 +1,1 @@
+"""The publication entry points: HTTP routes, event consumers and CLI commands."""

@@ -1,0 +1,18 @@
+"""How the platform runs the publication service (found through the ``zorg.services`` entry point)."""
+
+from zorg_common.service import ServiceSpec
+
+from .adapters.orm import metadata
+from .settings import PublicationSettings
+
+SPEC = ServiceSpec(
+    name="publication",
+    port=PublicationSettings.DEFAULT_PORT,
+    settings_cls=PublicationSettings,
+    metadata=metadata,
+    migrations="zorg_publication.migrations",
+    topics=("zorg.providers", "zorg.contracts"),
+    demo_order=30,
+    title="Zorginkoop publication",
+    description="The public list of contracted providers, as a feed for the website and as a page.",
+)

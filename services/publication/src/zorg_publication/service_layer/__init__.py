@@ -1,0 +1,1 @@
+"""The publication use cases: handlers that run in a unit of work."""
