@@ -273,7 +273,8 @@ class ConsumerRunner:
     async def _dead_letter(self, item: _Decoded, error: BaseException, *, attempts: int) -> None:
         record = item.record
         dlq_topic = record.topic + DLQ_SUFFIX
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("zorg_error", str(error)[:2000].encode()),
             ("zorg_error_type", type(error).__name__.encode()),
             ("zorg_error_trace", "".join(traceback.format_exception(error))[-4000:].encode()),

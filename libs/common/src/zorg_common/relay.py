@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import clock
@@ -167,7 +167,7 @@ class OutboxRelay:
         backlog = await session.scalar(select(func.count()).where(outbox.c.published_at.is_(None)))
         OUTBOX_BACKLOG.labels(self.name).set(max(0, (backlog or 0) - just_sent))
 
-    async def _claim(self, session: AsyncSession) -> Sequence[Row[Any]]:
+    async def _claim(self, session: AsyncSession) -> Sequence[Any]:
         query = (
             select(outbox.c.seq, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.event_type, outbox.c.payload)
             .where(outbox.c.published_at.is_(None))
@@ -178,7 +178,7 @@ class OutboxRelay:
             query = query.with_for_update(skip_locked=True)
         return (await session.execute(query)).all()
 
-    async def _in_key_order(self, session: AsyncSession, rows: Sequence[Row[Any]]) -> list[Row[Any]]:
+    async def _in_key_order(self, session: AsyncSession, rows: Sequence[Any]) -> list[Any]:
         """Drop the rows of any key whose earlier unsent events another relay has locked."""
         if not self._postgres:
             return list(rows)  # SQLite: one writer, one relay per database
@@ -197,7 +197,7 @@ class OutboxRelay:
         blocked = {key for key, seq in first_claimed.items() if earliest.get(key, seq) < seq}
         return [row for row in rows if row.key not in blocked]
 
-    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Row[Any]]) -> None:
+    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
         # aiokafka keeps one request in flight per broker, so per-partition order holds even
         # when it retries; every send must be acknowledged before any row is marked.
         futures = [

@@ -41,6 +41,7 @@ class Platform:
         self.demo = demo
         self.children: dict[str, asyncio.subprocess.Process] = {}
         self.broker: BundledBroker | None = None
+        self._output_tasks: list[asyncio.Task[None]] = []
 
     def _echo(self, message: str) -> None:
         print(message, flush=True)
@@ -101,13 +102,13 @@ class Platform:
             start_new_session=True,
         )
         self.children[spec.name] = proc
-        asyncio.create_task(self._relay_output(spec.name, proc))
+        self._output_tasks.append(asyncio.create_task(self._relay_output(spec.name, proc)))
 
     async def _relay_output(self, name: str, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         log_path = self.data_dir / "log" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log_file:
+        with open(log_path, "ab") as log_file:  # noqa: ASYNC230 - appends of a few lines
             async for line in proc.stdout:
                 log_file.write(line)
                 log_file.flush()

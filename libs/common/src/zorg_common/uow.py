@@ -90,7 +90,7 @@ class UnitOfWork:
                     for topic, ce in self._pending
                 ],
             )
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 # Delivered by PostgreSQL only when the transaction commits.
                 await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await session.commit()

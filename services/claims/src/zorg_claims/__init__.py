@@ -1,1 +1,4 @@
-"""Zorginkoop claims service: Claim intake and adjudication against contracts and policies; holds released by contracts."""
+"""Zorginkoop claims service.
+
+Claim intake and adjudication against contracts and policies; holds released by contracts.
+"""

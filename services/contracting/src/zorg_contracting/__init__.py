@@ -1,1 +1,4 @@
-"""Zorginkoop contracting service: Follow-format e-mails, offer negotiations, digital contracting and the contract lifecycle."""
+"""Zorginkoop contracting service.
+
+Follow-format e-mails, offer negotiations, digital contracting and the contract lifecycle.
+"""

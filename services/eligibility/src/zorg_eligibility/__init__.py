@@ -1,1 +1,4 @@
-"""Zorginkoop eligibility service: Provider register, procurement policies as data, explainable eligibility decisions."""
+"""Zorginkoop eligibility service.
+
+Provider register, procurement policies as data, explainable eligibility decisions.
+"""
