@@ -45,8 +45,8 @@ def consumer_for(settings: ServiceSettings, group: str, topics: Iterable[str] = 
         auto_offset_reset="earliest",
         isolation_level="read_uncommitted",
         max_poll_interval_ms=300_000,
-        session_timeout_ms=30_000,
-        heartbeat_interval_ms=3_000,
+        session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=max(500, settings.KAFKA_SESSION_TIMEOUT_MS // 5),
         request_timeout_ms=max(settings.KAFKA_REQUEST_TIMEOUT_MS, 40_000),
         fetch_max_wait_ms=100,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,15 @@ def alembic_config(migrations_package: str, database_url: str) -> Config:
 
 
 def upgrade(migrations_package: str, database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(migrations_package, database_url), revision)
+    """Migrate to ``revision``. Blocking; from inside an event loop it runs on a worker thread."""
+    config = alembic_config(migrations_package, database_url)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(config, revision)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, config, revision).result()
 
 
 def run_env(target_metadata: Sequence[MetaData], settings_cls: type[ServiceSettings]) -> None:

@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     KAFKA_REPLICATION_FACTOR: int = Field(default=1, ge=1)
     KAFKA_REQUEST_TIMEOUT_MS: int = Field(default=30_000, ge=1_000)
     KAFKA_CLIENT_ID: str | None = None
+    #: How long a silent consumer keeps its partitions. The bundled broker completes a group
+    #: join only after half of it, so it also bounds how fast consumers start.
+    KAFKA_SESSION_TIMEOUT_MS: int = Field(default=10_000, ge=3_000)
     #: Put before every topic and consumer-group name: several platforms (or test runs) can
     #: then share one cluster.
     KAFKA_TOPIC_PREFIX: str = ""

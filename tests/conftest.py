@@ -1,0 +1,94 @@
+"""Fixtures over real parts: PostgreSQL databases created and dropped per test, and a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from zorg_common.broker import BundledBroker
+from zorg_common.testing import (
+    DEFAULT_TEST_DATABASE_URL,
+    create_database,
+    docker_available,
+    drop_database,
+    kafka_bootstrap,
+)
+
+
+@dataclass
+class Kafka:
+    bootstrap: str
+    broker: BundledBroker | None  # None when the broker is external (cannot be paused)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The PostgreSQL server: TEST_DATABASE_URL, else a container when Docker answers, else the local one."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+    elif os.environ.get("ZORG_TEST_TESTCONTAINERS") == "1" and docker_available():  # pragma: no cover
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:15", driver=None) as pg:
+            yield pg.get_connection_url()
+    else:
+        yield DEFAULT_TEST_DATABASE_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test (dropped afterwards)."""
+    url = create_database("zorg_test", pg_server)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
+def make_pg_url(pg_server: str) -> Iterator[Callable[[], str]]:
+    """Several fresh databases for one test (one per service it plays)."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(create_database("zorg_test", pg_server))
+        return made[-1]
+
+    yield make
+    for url in made:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[Kafka]:
+    with kafka_bootstrap() as (bootstrap, broker):
+        yield Kafka(bootstrap, broker)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Topics and consumer groups of one test, apart from every other test's on the shared broker."""
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(autouse=True)
+def _no_fixed_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZORG_TODAY", raising=False)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")

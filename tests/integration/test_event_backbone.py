@@ -1,0 +1,248 @@
+"""The event backbone over real PostgreSQL and a real broker: outbox, relay, inbox, DLQ, groups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select
+
+from tests.conftest import Kafka, eventually
+from tests.integration.backbone import background, read_topic, service_pair
+from tests.support import applied_count, applied_rows, provider_updated
+from zorg_common.consumer import ConsumerRunner
+from zorg_common.messaging import inbox, outbox
+from zorg_common.relay import OutboxRelay
+
+pytestmark = pytest.mark.integration
+
+
+class Crash(Exception):
+    """Stands for the process dying at this point: its transaction is never committed."""
+
+
+async def unsent(runtime: Any) -> int:
+    async with runtime.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).where(outbox.c.published_at.is_(None))) or 0)
+
+
+async def test_event_is_handled_once_and_in_order_per_key(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        agbs = ["11111111", "22222222", "33333333", "44444444"]
+        for version in range(1, 16):  # 15 transactions, each with one event per provider
+            await pair.emit(*(provider_updated(agb, version) for agb in agbs))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        runner = pair.runner()
+        async with background(relay.run, runner.run):
+            await eventually(lambda: _count_is(pair.consumer.engine, 60))
+            await asyncio.sleep(0.5)  # nothing more arrives
+        rows = await applied_rows(pair.consumer.engine)
+        assert len(rows) == 60 and len({r.event_id for r in rows}) == 60
+        per_key: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            per_key[row.agb].append(row.version)
+        assert per_key == {agb: list(range(1, 16)) for agb in agbs}
+        assert await unsent(pair.producer) == 0
+
+
+async def _count_is(engine: Any, n: int) -> bool:
+    return await applied_count(engine) == n
+
+
+async def test_rolled_back_unit_of_work_emits_nothing(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        async with pair.producer.uow() as uow:
+            uow.emit(provider_updated("11111111", 1))
+            # leaves without commit
+        with pytest.raises(RuntimeError):
+            async with pair.producer.uow() as uow:
+                uow.emit(provider_updated("11111111", 2))
+                raise RuntimeError("the use case failed")
+        async with pair.producer.uow() as uow:
+            uow.emit(provider_updated("11111111", 3))
+            await uow.rollback()
+            await uow.commit()  # commits nothing: the rollback dropped the event
+        async with pair.producer.engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        producer = await relay._ensure_producer()
+        try:
+            assert await relay.publish_batch(producer) == 0
+        finally:
+            await relay._drop_producer()
+        assert await read_topic(kafka.bootstrap, pair.topic, timeout=3) == []
+
+
+class CrashAfterSend(OutboxRelay):
+    async def mark_published(self, session: Any, seqs: list[int]) -> None:
+        raise Crash("relay died after the broker acknowledged, before marking the rows")
+
+
+async def test_relay_dies_after_send_event_resent_and_applied_once(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        await pair.emit(*(provider_updated("11111111", v) for v in range(1, 6)))
+        dying = CrashAfterSend(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        producer = await dying._ensure_producer()
+        try:
+            with pytest.raises(Crash):
+                await dying.publish_batch(producer)
+        finally:
+            await dying._drop_producer()
+        assert await unsent(pair.producer) == 5  # the marks were rolled back with the "process"
+
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        runner = pair.runner()
+        async with background(relay.run, runner.run):
+            await eventually(lambda: _count_is(pair.consumer.engine, 5))
+            await eventually(lambda: _zero(unsent(pair.producer)))
+            on_topic = await read_topic(kafka.bootstrap, pair.topic)
+            assert len(on_topic) == 10  # every event really went out twice
+            await asyncio.sleep(1.0)
+        rows = await applied_rows(pair.consumer.engine)
+        assert [r.version for r in rows] == [1, 2, 3, 4, 5]
+
+
+async def _zero(awaitable: Any) -> bool:
+    return await awaitable == 0
+
+
+class CrashBeforeOffsetCommit(ConsumerRunner):
+    async def commit_offsets(self, batches: Mapping[Any, Sequence[Any]]) -> None:
+        raise Crash("consumer died after its database commit, before committing offsets")
+
+
+async def test_consumer_dies_before_offset_commit_redelivered_applied_once(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        await pair.emit(*(provider_updated("11111111", v) for v in range(1, 11)))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        async with background(relay.run):
+            dying = pair.runner(cls=CrashBeforeOffsetCommit)
+            with pytest.raises(Crash):
+                await asyncio.wait_for(dying.run(), 60)
+            first = await applied_count(pair.consumer.engine)
+            assert first > 0  # its database commit did happen
+
+            survivor = pair.runner()
+            async with background(survivor.run):
+                await eventually(lambda: _count_is(pair.consumer.engine, 10))
+                await eventually(lambda: _true(survivor.assigned.is_set()))
+                await asyncio.sleep(1.0)
+            assert survivor.handled == 10 - first  # the redelivered ones were skipped by the inbox
+        rows = await applied_rows(pair.consumer.engine)
+        assert [r.version for r in rows] == list(range(1, 11))
+        async with pair.consumer.engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(inbox)) == 10
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_broker_outage_delays_but_loses_nothing(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    if kafka.broker is None:
+        pytest.skip("an external broker cannot be paused from here")
+    async with service_pair(make_pg_url, kafka, topic_prefix, KAFKA_REQUEST_TIMEOUT_MS=5_000) as pair:
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        runner = pair.runner()
+        async with background(relay.run, runner.run):
+            await pair.emit(provider_updated("11111111", 1))
+            await eventually(lambda: _count_is(pair.consumer.engine, 1))
+            kafka.broker.pause()
+            try:
+                for version in range(2, 22):  # writes succeed while the broker is away
+                    await asyncio.wait_for(pair.emit(provider_updated("11111111", version)), 5)
+                await asyncio.sleep(8)  # longer than the request timeout: sends fail and are retried
+                assert await applied_count(pair.consumer.engine) == 1
+                assert await unsent(pair.producer) >= 1
+            finally:
+                kafka.broker.resume()
+            await eventually(lambda: _count_is(pair.consumer.engine, 21), timeout=90)
+            await eventually(lambda: _zero(unsent(pair.producer)))
+            await asyncio.sleep(1.0)
+        rows = await applied_rows(pair.consumer.engine)
+        assert [r.version for r in rows] == list(range(1, 22))
+
+
+async def test_poison_messages_go_to_the_dlq_and_the_consumer_goes_on(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        raw = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+        await raw.start()
+        try:
+            await raw.send_and_wait(pair.topic, b"\x00not json at all", key=b"11111111")
+            await raw.send_and_wait(pair.topic, b'{"specversion": "1.0", "type": "ProviderUpdated"}', key=b"11111111")
+        finally:
+            await raw.stop()
+        await pair.emit(provider_updated("11111111", 1, name="always-fails"))
+        await pair.emit(provider_updated("11111111", 2))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        runner = pair.runner()
+        async with background(relay.run, runner.run):
+            await eventually(lambda: _count_is(pair.consumer.engine, 1))
+            dead = await eventually(lambda: _at_least(read_topic(kafka.bootstrap, pair.topic + ".dlq", 5), 3))
+        assert [r.version for r in await applied_rows(pair.consumer.engine)] == [2]
+        headers = [dict(m.headers) for m in dead]
+        assert [h[b"zorg_error_type".decode()] for h in headers] == [
+            b"PoisonMessage",
+            b"PoisonMessage",
+            b"RuntimeError",
+        ]
+        assert headers[2]["zorg_attempts"] == b"3"
+        assert b"keeps failing" in headers[2]["zorg_error"]
+        assert headers[0]["zorg_original_topic"] == pair.topic.encode()
+        assert dead[0].value == b"\x00not json at all"
+        async with pair.consumer.engine.connect() as conn:
+            outcomes = dict((await conn.execute(select(inbox.c.outcome, func.count()).group_by(inbox.c.outcome))).all())
+        assert outcomes == {"handled": 1, "dead_letter": 1}
+
+
+async def _at_least(messages: Any, n: int) -> Any:
+    found = await messages
+    return found if len(found) >= n else None
+
+
+async def test_two_consumers_in_a_group_split_partitions_each_event_once(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix, KAFKA_TOPIC_PARTITIONS=4) as pair:
+        first, second = pair.runner(), pair.runner()
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        async with background(first.run, second.run):
+            await eventually(lambda: _both_assigned(first, second), timeout=60)
+            agbs = [f"{n:08d}" for n in range(10_000_001, 10_000_021)]
+            for version in range(1, 11):
+                await pair.emit(*(provider_updated(agb, version) for agb in agbs))
+            async with background(relay.run):
+                await eventually(lambda: _count_is(pair.consumer.engine, 200), timeout=60)
+                await asyncio.sleep(1.0)
+            assignments = [set(r._consumer.assignment()) for r in (first, second) if r._consumer]
+        assert len(assignments) == 2 and all(assignments) and not (assignments[0] & assignments[1])
+        assert first.handled > 0 and second.handled > 0
+        assert first.handled + second.handled == 200
+        rows = await applied_rows(pair.consumer.engine)
+        assert len({r.event_id for r in rows}) == len(rows) == 200
+        per_key: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            per_key[row.agb].append(row.version)
+        assert all(versions == list(range(1, 11)) for versions in per_key.values())
+
+
+async def _both_assigned(a: ConsumerRunner, b: ConsumerRunner) -> bool:
+    if not (a._consumer and b._consumer):
+        return False
+    return bool(a._consumer.assignment()) and bool(b._consumer.assignment())

@@ -1,0 +1,114 @@
+"""Pieces the tests share: a test router on a real service app, and an `applied` table."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from zorg_common.app import UowDep, create_app
+from zorg_common.auth import Principal, require_scope
+from zorg_common.consumer import ConsumerSpec
+from zorg_common.events import TOPIC_PROVIDERS, CloudEvent, Event, ProviderUpdated
+from zorg_common.identifiers import Agb, Postcode
+from zorg_common.service import ServiceSpec
+from zorg_common.settings import ServiceSettings
+from zorg_common.uow import UnitOfWork
+
+test_metadata = MetaData()
+applied = Table(
+    "applied",
+    test_metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),  # no unique constraint: a double would show
+    Column("agb", String(8), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+
+async def record_applied(uow: UnitOfWork, envelope: CloudEvent, event: Event) -> None:
+    assert isinstance(event, ProviderUpdated)
+    if event.name == "always-fails":
+        raise RuntimeError("this handler keeps failing")
+    await uow.session.execute(insert(applied).values(event_id=envelope.id, agb=event.agb, version=event.version))
+
+
+APPLY = ConsumerSpec(group="test.apply", topics=(TOPIC_PROVIDERS,), handlers={"ProviderUpdated": record_applied})
+
+
+async def applied_rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(applied).order_by(applied.c.n))).all())
+
+
+async def applied_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(applied)) or 0)
+
+
+def provider_updated(agb: str, version: int, name: str = "Praktijk") -> ProviderUpdated:
+    return ProviderUpdated(agb=agb, name=name, kind="care_group", sectors=["GLI"], version=version)
+
+
+class Address(BaseModel):
+    street: str
+    postcode: Postcode
+    city: str
+
+
+class ProviderIn(BaseModel):
+    name: str
+    address: Address
+
+
+router = APIRouter(prefix="/test", tags=["test"])
+
+
+@router.put("/providers/{agb}")
+async def put_provider(
+    agb: Agb,
+    body: ProviderIn,
+    uow: UowDep,
+    principal: Annotated[Principal, Depends(require_scope("providers:write"))],
+) -> dict[str, str]:
+    event = uow.emit(ProviderUpdated(agb=agb, name=body.name, kind="institution", sectors=["GGZ"]))
+    await uow.commit()
+    return {"event_id": event.id, "by": principal.subject}
+
+
+@router.get("/providers/{agb}")
+async def get_provider(
+    agb: Agb, principal: Annotated[Principal, Depends(require_scope("providers:read", portal=True))]
+) -> dict[str, str]:
+    if not principal.may_see_provider(agb):
+        from zorg_common.auth import Forbidden
+
+        raise Forbidden("a portal token sees only its own provider")
+    return {"agb": agb}
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internal detail /srv/app.py SELECT * FROM x")
+
+
+def spec_with_test_routes(base: ServiceSpec, consumers: tuple[ConsumerSpec, ...] = ()) -> ServiceSpec:
+    return dataclasses.replace(base, routers=[router], consumers=consumers)
+
+
+@contextlib.asynccontextmanager
+async def running_app(spec: ServiceSpec, settings: ServiceSettings, **kw: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The service app with its lifespan (relay and consumers) running, and a client for it."""
+    app: FastAPI = create_app(spec, settings, **kw)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
