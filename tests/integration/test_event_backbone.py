@@ -113,7 +113,7 @@ async def test_relay_dies_after_send_event_resent_and_applied_once(
 
 
 async def _zero(awaitable: Any) -> bool:
-    return await awaitable == 0
+    return bool(await awaitable == 0)
 
 
 class CrashBeforeOffsetCommit(ConsumerRunner):
@@ -207,7 +207,9 @@ async def test_poison_messages_go_to_the_dlq_and_the_consumer_goes_on(
         assert headers[0]["zorg_original_topic"] == pair.topic.encode()
         assert dead[0].value == b"\x00not json at all"
         async with pair.consumer.engine.connect() as conn:
-            outcomes = dict((await conn.execute(select(inbox.c.outcome, func.count()).group_by(inbox.c.outcome))).all())
+            outcomes: dict[str, int] = dict(
+                (await conn.execute(select(inbox.c.outcome, func.count()).group_by(inbox.c.outcome))).all()
+            )
         assert outcomes == {"handled": 1, "dead_letter": 1}
 
 
@@ -246,3 +248,18 @@ async def _both_assigned(a: ConsumerRunner, b: ConsumerRunner) -> bool:
     if not (a._consumer and b._consumer):
         return False
     return bool(a._consumer.assignment()) and bool(b._consumer.assignment())
+
+
+async def test_embedded_defaults_sqlite_producer_to_sqlite_consumer(
+    tmp_path: Any, kafka: Kafka, topic_prefix: str
+) -> None:
+    """What `make run` uses: a SQLite file per service, relay and consumers inside the process."""
+    urls = iter([f"sqlite:///{tmp_path}/eligibility.db", f"sqlite:///{tmp_path}/publication.db"])
+    async with service_pair(lambda: next(urls), kafka, topic_prefix) as pair:
+        async with pair.producer.running(relay=True, consumers=False):
+            runner = pair.runner()
+            async with background(runner.run):
+                for version in range(1, 6):
+                    await pair.emit(provider_updated("11111111", version))
+                await eventually(lambda: _count_is(pair.consumer.engine, 5))
+        assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2, 3, 4, 5]

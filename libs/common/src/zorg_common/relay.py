@@ -90,6 +90,7 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await listener
             await self._drop_producer()
+            log.info("outbox relay %s stopping; it sent %d event(s)", self.name, self.sent_total)
 
     async def _idle(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

@@ -1,0 +1,138 @@
+"""The platform as processes: `zorg up` (what `make run` runs), and relays run on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Kafka, eventually
+from tests.integration.backbone import read_topic, service_pair
+from tests.support import provider_updated
+from zorg_common.broker import free_port, port_open
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = {"eligibility": 8001, "contracting": 8002, "claims": 8003, "publication": 8004}
+ZORG = [sys.executable, "-m", "zorg_common.cli"]
+
+
+def _free_offset() -> int:
+    for _ in range(50):
+        offset = random.randrange(20_000, 40_000, 10)
+        if not any(port_open("127.0.0.1", port + offset) for port in SERVICES.values()):
+            return offset
+    raise RuntimeError("no free ports")
+
+
+def _start_platform(data_dir: Path, offset: int, broker_port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    proc = subprocess.Popen(
+        [*ZORG, "up", "--data-dir", str(data_dir), "--broker-port", str(broker_port), "--port-offset", str(offset)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("zorg up ended early:\n" + "".join(lines))
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            return proc, lines
+    proc.kill()
+    raise AssertionError("zorg up did not come up:\n" + "".join(lines))
+
+
+def _stop_platform(proc: subprocess.Popen[str], lines: list[str]) -> str:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, _ = proc.communicate(timeout=60)
+    return "".join(lines) + out
+
+
+def test_zorg_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None:
+    offset, broker_port = _free_offset(), free_port()
+    for run in (1, 2):  # the second run starts on the state the first one left
+        proc, lines = _start_platform(tmp_path, offset, broker_port)
+        try:
+            for name, port in SERVICES.items():
+                ready = httpx.get(f"http://127.0.0.1:{port + offset}/readyz", timeout=10)
+                assert ready.status_code == 200, (name, ready.text)
+                assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+                assert httpx.get(f"http://127.0.0.1:{port + offset}/openapi.json", timeout=10).status_code == 200
+        finally:
+            output = _stop_platform(proc, lines)
+        assert proc.returncode == 0, output
+        assert "stopped: every service and the broker" in output
+        for name, port in SERVICES.items():
+            assert f"http://127.0.0.1:{port + offset}/docs" in output
+            assert not port_open("127.0.0.1", port + offset), f"{name} still listening after run {run}"
+        assert not port_open("127.0.0.1", broker_port)
+        leftover = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.strip()
+        assert leftover == "", f"processes left running: {leftover}"
+        for name in SERVICES:
+            assert (tmp_path / f"{name}.db").exists()
+            assert (tmp_path / "log" / f"{name}.log").stat().st_size > 0
+
+
+async def test_two_relay_processes_send_every_event_once_in_key_order(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix, KAFKA_TOPIC_PARTITIONS=3) as pair:
+        env = dict(
+            os.environ,
+            ELIGIBILITY_DATABASE_URL=str(pair.producer.settings.database_url),
+            KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+            KAFKA_TOPIC_PREFIX=topic_prefix,
+            RELAY_BATCH_SIZE="50",
+        )
+        relays = [
+            await asyncio.create_subprocess_exec(
+                *ZORG,
+                "relay",
+                "eligibility",
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        try:
+            await asyncio.sleep(2)  # both started and listening
+            agbs = [f"{n:08d}" for n in range(20_000_001, 20_000_011)]
+            for version in range(1, 41):  # 400 events, committed while both relays run
+                await pair.emit(*(provider_updated(agb, version) for agb in agbs))
+
+            async def all_sent() -> bool:
+                return len(await read_topic(kafka.bootstrap, pair.topic, timeout=5)) >= 400
+
+            await eventually(all_sent, timeout=60, interval=0.5)
+        finally:
+            for relay in relays:
+                relay.send_signal(signal.SIGTERM)
+            stderr = [(await relay.communicate())[1].decode() for relay in relays]
+        assert [relay.returncode for relay in relays] == [0, 0], stderr
+        assert all("stopped cleanly" in err for err in stderr), stderr
+        sent = [int(err.split("it sent ")[1].split(" event")[0]) for err in stderr]
+        assert sum(sent) == 400, sent  # shared between the two, none sent twice
+        messages = await read_topic(kafka.bootstrap, pair.topic)
+        assert len(messages) == 400
+        per_key: dict[bytes, list[int]] = defaultdict(list)
+        for message in sorted(messages, key=lambda m: (m.partition, m.offset)):
+            per_key[message.key].append(int(message.value.split(b'"version":')[1].split(b",")[0]))
+        assert all(versions == list(range(1, 41)) for versions in per_key.values()), per_key
