@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -263,3 +264,31 @@ async def test_embedded_defaults_sqlite_producer_to_sqlite_consumer(
                     await pair.emit(provider_updated("11111111", version))
                 await eventually(lambda: _count_is(pair.consumer.engine, 5))
         assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2, 3, 4, 5]
+
+
+async def test_relay_never_sends_past_a_key_gap_held_by_another_relay(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    """Our claim straddles rows another relay holds: only the rows before the gap may go out."""
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        for version in range(1, 10):
+            await pair.emit(provider_updated("11111111", version))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        producer = await relay._ensure_producer()
+        try:
+            async with pair.producer.engine.connect() as other_relay:
+                transaction = await other_relay.begin()
+                seqs = (await other_relay.execute(select(outbox.c.seq).order_by(outbox.c.seq))).scalars().all()
+                await other_relay.execute(select(outbox.c.seq).where(outbox.c.seq.in_(seqs[3:5])).with_for_update())
+                assert await relay.publish_batch(producer) == 7  # claimed 1-3 and 6-9, skipped 4-5
+                await transaction.rollback()
+            sent_first = await read_topic(kafka.bootstrap, pair.topic, timeout=3)
+            assert [_version(m) for m in sent_first] == [1, 2, 3]
+            await relay.publish_batch(producer)
+        finally:
+            await relay._drop_producer()
+        assert [_version(m) for m in await read_topic(kafka.bootstrap, pair.topic)] == list(range(1, 10))
+
+
+def _version(message: Any) -> int:
+    return int(json.loads(message.value)["data"]["version"])

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import clock
@@ -180,23 +180,30 @@ class OutboxRelay:
         return (await session.execute(query)).all()
 
     async def _in_key_order(self, session: AsyncSession, rows: Sequence[Any]) -> list[Any]:
-        """Drop the rows of any key whose earlier unsent events another relay has locked."""
+        """Keep, per key, only the claimed rows that come before any unsent row of that key we do not hold.
+
+        With ``SKIP LOCKED`` a claim can start after, or straddle, rows another relay holds (ours:
+        31-60 and 71-80, theirs: 61-70). Sending 71-80 before 61-70 would reorder that key, so a
+        key's rows are sent only up to its first unsent row outside our claim.
+        """
         if not self._postgres:
             return list(rows)  # SQLite: one writer, one relay per database
-        first_claimed: dict[str, int] = {}
-        for row in rows:
-            first_claimed.setdefault(row.key, row.seq)
-        earliest = dict(
+        claimed = [row.seq for row in rows]
+        keys = list({row.key for row in rows})
+        first_elsewhere = dict(
             (
                 await session.execute(
                     select(outbox.c.key, func.min(outbox.c.seq))
-                    .where(and_(outbox.c.published_at.is_(None), outbox.c.key.in_(list(first_claimed))))
+                    .where(
+                        outbox.c.published_at.is_(None),
+                        outbox.c.key.in_(keys),
+                        outbox.c.seq.not_in(claimed),
+                    )
                     .group_by(outbox.c.key)
                 )
             ).all()
         )
-        blocked = {key for key, seq in first_claimed.items() if earliest.get(key, seq) < seq}
-        return [row for row in rows if row.key not in blocked]
+        return [row for row in rows if row.key not in first_elsewhere or row.seq < first_elsewhere[row.key]]
 
     async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
         # aiokafka keeps one request in flight per broker, so per-partition order holds even

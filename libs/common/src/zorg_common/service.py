@@ -76,13 +76,18 @@ class Runtime:
 
     async def start_workers(self, *, relay: bool = True, consumers: bool = True) -> None:
         """Start the relay and/or consumers as background tasks of this event loop."""
+        try:
+            # Before anything produces: a topic auto-created by a send would get the broker's
+            # partition count instead of ours.
+            await asyncio.wait_for(ensure_topics(self.settings, [self.topic(t) for t in self.spec.topics]), 15)
+        except Exception as exc:
+            log.warning("could not make sure the topics exist (%s); the workers will retry the broker", exc)
         if relay:
             self.relay = OutboxRelay(self.settings, self.engine, self.sessions, name=self.spec.name)
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay"))
-        if consumers and self.spec.consumers:
-            with contextlib.suppress(Exception):
-                # Best effort here: a broker that is down now is retried by the runners themselves.
-                await asyncio.wait_for(ensure_topics(self.settings, [self.topic(t) for t in self.spec.topics]), 15)
+        if consumers and not self.spec.consumers:
+            log.info("%s has no consumers; nothing to consume", self.spec.name)
+        if consumers:
             for spec in self.spec.consumers:
                 runner = ConsumerRunner(
                     self.settings, self.sessions, spec, on_commit=self.relay.wake if self.relay else None
