@@ -3,6 +3,7 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
+from .entrypoints.api import evaluations_router, policies_router, providers_router
 from .settings import EligibilitySettings
 
 SPEC = ServiceSpec(
@@ -11,6 +12,7 @@ SPEC = ServiceSpec(
     settings_cls=EligibilitySettings,
     metadata=metadata,
     migrations="zorg_eligibility.migrations",
+    routers=(providers_router, policies_router, evaluations_router),
     topics=("zorg.providers",),
     demo_order=10,
     title="Zorginkoop eligibility",

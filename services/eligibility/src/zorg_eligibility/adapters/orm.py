@@ -1,6 +1,6 @@
 """The eligibility service's tables (its own database; the outbox and inbox come from zorg_common)."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData(
     naming_convention={
@@ -11,3 +11,72 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("agb", String(8), primary_key=True),
+    Column("kvk", String(8), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    # ",GLI,GGZ," so that a sector filter is a portable LIKE '%,GLI,%'
+    Column("sectors", String(40), nullable=False),
+    Column("street", String(200), nullable=True),
+    Column("postcode", String(7), nullable=True),
+    Column("city", String(100), nullable=True),
+    Column("care_forms", JSON, nullable=False),
+    # Only the facts on file: a missing key is an unknown fact.
+    Column("facts", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+Index("ix_providers_name", providers.c.name)
+Index("ix_providers_kvk", providers.c.kvk)
+
+# Who changed what when: one row per version of a provider.
+provider_changes = Table(
+    "provider_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("agb", String(8), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(200), nullable=False),
+    Column("changes", JSON, nullable=False),  # {field: [old, new]}
+)
+
+bank_accounts = Table(
+    "bank_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("agb", String(8), nullable=False, index=True),
+    Column("iban", String(34), nullable=False),
+    Column("holder", String(200), nullable=False),
+    Column("changed_on", Date, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(200), nullable=False),
+)
+
+# Never edited: a changed fact gives a new evaluation.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("agb", String(8), nullable=False),
+    Column("policy_id", String(20), nullable=False),
+    Column("evaluated_on", Date, nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("route", String(20), nullable=True),
+    Column("contract_years", Integer, nullable=True),
+    Column("criteria", JSON, nullable=False),
+    Column("warnings", JSON, nullable=False),
+    Column("facts", JSON, nullable=False),  # the facts it used
+    Column("provider_version", Integer, nullable=False),
+    Column("trigger", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("note", Text, nullable=True),
+)
+Index("ix_evaluations_agb_created", evaluations.c.agb, evaluations.c.created_at)

@@ -1,0 +1,238 @@
+"""The eligibility service over HTTP, on PostgreSQL, with its relay sending to the broker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Kafka, eventually
+from tests.integration.backbone import read_topic
+from tests.support import running_app
+from zorg_common.auth import issue_token
+from zorg_common.events import TOPIC_PROVIDERS
+from zorg_common.migrations import upgrade
+from zorg_eligibility.service import SPEC
+from zorg_eligibility.settings import EligibilitySettings
+
+pytestmark = pytest.mark.integration
+
+CARE_GROUP: dict[str, Any] = {
+    "kvk": "69599084",
+    "name": "Zorggroep Leefstijl Noord",
+    "kind": "care_group",
+    "sectors": ["GLI"],
+    "address": {"street": "Grote Markt 1", "postcode": "9711 LV", "city": "Groningen"},
+    "care_forms": ["in_person", "hybrid"],
+    "facts": {
+        "kvk_registered": True,
+        "wtza_admitted": True,
+        "ubo_known": True,
+        "ubo_sanctioned": False,
+        "blcn_registered": True,
+        "programmes": ["SLIMMER"],
+        "in_fraud_register": False,
+        "fraud_investigation": False,
+        "enhanced_supervision": False,
+        "sound_administration": True,
+        "vecozo_certificate": True,
+        "refuses_care": False,
+        "serious_misconduct_on": None,
+        "quality_concerns": False,
+        "professional_standards": True,
+        "co2_roadmap": False,
+    },
+}
+
+
+@pytest.fixture
+def settings(pg_url: str, kafka: Kafka, topic_prefix: str) -> EligibilitySettings:
+    upgrade(SPEC.migrations, pg_url)
+    return EligibilitySettings(
+        _env_file=None,
+        DATABASE_URL=pg_url,
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+        KAFKA_TOPIC_PREFIX=topic_prefix,
+        KAFKA_TOPIC_PARTITIONS=2,
+        RELAY_POLL_INTERVAL_S=0.2,
+    )
+
+
+@pytest.fixture
+async def client(settings: EligibilitySettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(SPEC, settings) as c:
+        yield c
+
+
+def auth(settings: EligibilitySettings, *scopes: str, agb: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(settings, scopes, agb=agb, subject='tester')}"}
+
+
+async def events_on_topic(kafka: Kafka, settings: EligibilitySettings, n: int) -> list[dict[str, Any]]:
+    topic = settings.KAFKA_TOPIC_PREFIX + TOPIC_PROVIDERS
+
+    async def enough() -> list[Any] | None:
+        found = await read_topic(kafka.bootstrap, topic, timeout=3)
+        return found if len(found) >= n else None
+
+    messages = await eventually(enough, timeout=30, interval=0.3)
+    return [json.loads(m.value) for m in sorted(messages, key=lambda m: (m.partition, m.offset))]
+
+
+async def test_register_evaluate_and_the_events_on_the_broker(
+    client: httpx.AsyncClient, kafka: Kafka, settings: EligibilitySettings
+) -> None:
+    staff = auth(settings, "providers:write", "providers:read")
+    created = await client.put("/providers/12345678", json=CARE_GROUP, headers=staff)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["created"] and body["provider"]["version"] == 1
+    assert body["provider"]["address"]["postcode"] == "9711 LV"
+    [first] = body["evaluations"]  # the provider offers GLI: evaluated under GLI-2023
+    assert first["policy_id"] == "GLI-2023" and first["eligible"] and first["route"] == "follow"
+    assert first["warnings"] == ["CO2_ROADMAP", "HYBRID_CARE_TRANSPARENT"]
+
+    again = await client.put("/providers/12345678", json=CARE_GROUP, headers=staff)
+    assert again.status_code == 200 and again.json()["changed_fields"] == [] and again.json()["evaluations"] == []
+
+    flagged = {**CARE_GROUP, "facts": {**CARE_GROUP["facts"], "fraud_investigation": True}}
+    changed = (await client.put("/providers/12345678", json=flagged, headers=staff)).json()
+    assert changed["changed_fields"] == ["facts"] and changed["provider"]["version"] == 2
+    assert not changed["evaluations"][0]["eligible"] and changed["evaluations"][0]["route"] is None
+
+    asked = await client.post("/evaluations", json={"agb": "12345678", "policy_id": "GLI-2023"}, headers=staff)
+    assert asked.status_code == 201
+    evaluation = asked.json()
+    verdicts = {c["code"]: c["verdict"] for c in evaluation["criteria"]}
+    assert verdicts["NOT_IN_FRAUD_REGISTERS"] == "fail" and verdicts["WTZA_ADMITTED"] == "pass"
+    assert evaluation["facts"]["fraud_investigation"] is True  # stored with the facts it used
+
+    history = (await client.get("/providers/12345678/evaluations", headers=staff)).json()
+    assert history["total"] == 3
+    assert history["items"][0]["id"] == evaluation["id"]  # newest first
+    assert history["items"][-1]["eligible"] is True  # the first one was never edited
+
+    events = await events_on_topic(kafka, settings, 5)
+    assert [e["type"] for e in events] == [
+        "ProviderRegistered",
+        "EligibilityDetermined",
+        "ProviderUpdated",
+        "EligibilityDetermined",
+        "EligibilityDetermined",
+    ]
+    assert all(e["subject"] == "12345678" and e["specversion"] == "1.0" for e in events)
+    assert events[-1]["data"]["evaluation_id"] == evaluation["id"]
+    assert events[-1]["data"]["eligible"] is False
+    assert events[2]["data"]["changed_fields"] == ["facts"]
+    assert "facts" not in events[0]["data"]  # facts stay in the register
+
+
+async def test_bad_input_unknown_provider_and_policy(client: httpx.AsyncClient, settings: EligibilitySettings) -> None:
+    staff = auth(settings, "admin")
+    bad = {
+        **CARE_GROUP,
+        "kvk": "123",
+        "kind": "hospital",
+        "sectors": [],
+        "address": {"postcode": "0000 AA"},
+        "facts": {"kvk_registered": "maybe", "shoe_size": 44},
+    }
+    response = await client.put("/providers/1234567", json=bad, headers=staff)
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"agb", "kvk", "kind", "sectors", "address.postcode", "facts.kvk_registered", "facts.shoe_size"}
+    missing = await client.post("/evaluations", json={"agb": "87654321", "policy_id": "GLI-2023"}, headers=staff)
+    assert missing.status_code == 404
+    await client.put("/providers/12345678", json=CARE_GROUP, headers=staff)
+    unknown = await client.post("/evaluations", json={"agb": "12345678", "policy_id": "GLI-1999"}, headers=staff)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "policy_id"
+    assert (await client.get("/policies/GLI-1999", headers=staff)).status_code == 404
+    assert [p["id"] for p in (await client.get("/policies", headers=staff)).json()] == ["GGZ-2021", "GLI-2023"]
+
+
+async def test_bank_account_is_validated_kept_in_history_and_announced(
+    client: httpx.AsyncClient, kafka: Kafka, settings: EligibilitySettings
+) -> None:
+    staff = auth(settings, "providers:write", "providers:read")
+    await client.put("/providers/12345678", json=CARE_GROUP, headers=staff)
+    bad = await client.put(
+        "/providers/12345678/bank-account", json={"iban": "NL92ABNA0417164300", "holder": ""}, headers=staff
+    )
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"iban", "holder"}
+    for iban in ("NL91 ABNA 0417 1643 00", "NL91ABNA0417164300", "NL20INGB0001234567"):
+        ok = await client.put(
+            "/providers/12345678/bank-account", json={"iban": iban, "holder": "ZG Noord"}, headers=staff
+        )
+        assert ok.status_code == 200, ok.text
+    provider = (await client.get("/providers/12345678", headers=staff)).json()
+    assert provider["bank_account"]["iban"] == "NL20INGB0001234567"
+    events = await events_on_topic(kafka, settings, 4)
+    changes = [e["data"]["iban"] for e in events if e["type"] == "BankAccountChanged"]
+    assert changes == ["NL91ABNA0417164300", "NL20INGB0001234567"]  # the same account twice is one change
+    assert (
+        await client.put(
+            "/providers/87654321/bank-account", json={"iban": "NL91ABNA0417164300", "holder": "X"}, headers=staff
+        )
+    ).status_code == 404
+
+
+async def test_a_portal_token_sees_and_changes_only_its_own_provider(
+    client: httpx.AsyncClient, settings: EligibilitySettings
+) -> None:
+    staff = auth(settings, "admin")
+    await client.put("/providers/12345678", json=CARE_GROUP, headers=staff)
+    await client.put("/providers/87654321", json={**CARE_GROUP, "name": "Ander"}, headers=staff)
+    mine = auth(settings, "portal", agb="12345678")
+    assert (await client.get("/providers/12345678", headers=mine)).status_code == 200
+    assert (await client.get("/providers/87654321", headers=mine)).status_code == 403
+    assert (await client.get("/providers/87654321/evaluations", headers=mine)).status_code == 403
+    listed = (await client.get("/providers", headers=mine)).json()
+    assert [p["agb"] for p in listed["items"]] == ["12345678"]
+    moved = {**CARE_GROUP, "address": {**CARE_GROUP["address"], "street": "Vismarkt 2"}}
+    assert (await client.put("/providers/12345678", json=moved, headers=mine)).status_code == 200
+    cleaned = {
+        **moved,
+        "facts": {
+            **CARE_GROUP["facts"],
+            "quality_concerns": False,
+            "in_fraud_register": False,
+            "fraud_investigation": False,
+            "enhanced_supervision": False,
+            "co2_roadmap": True,
+        },
+    }
+    refused = await client.put("/providers/12345678", json=cleaned, headers=mine)
+    assert refused.status_code == 403 and "facts" in refused.json()["detail"]
+    account = {"iban": "NL91ABNA0417164300", "holder": "ZG Noord"}
+    assert (await client.put("/providers/12345678/bank-account", json=account, headers=mine)).status_code == 200
+    assert (await client.put("/providers/87654321/bank-account", json=account, headers=mine)).status_code == 403
+    assert (
+        await client.post("/evaluations", json={"agb": "87654321", "policy_id": "GLI-2023"}, headers=mine)
+    ).status_code == 403
+    assert (await client.put("/providers/11112222", json=CARE_GROUP, headers=mine)).status_code == 403
+    assert (await client.get("/providers/12345678", headers=auth(settings, "claims:read"))).status_code == 403
+
+
+async def test_search_and_paging(client: httpx.AsyncClient, settings: EligibilitySettings) -> None:
+    staff = auth(settings, "admin")
+    for n in range(12):
+        city = "Zwolle" if n % 3 == 0 else "Utrecht"
+        body = {
+            **CARE_GROUP,
+            "name": f"Praktijk {n:02d}",
+            "kvk": f"{50000000 + n}",
+            "sectors": ["GGZ"] if n % 2 else ["GLI"],
+            "address": {**CARE_GROUP["address"], "city": city},
+        }
+        await client.put(f"/providers/{10000000 + n}", json=body, headers=staff)
+    page = (await client.get("/providers?page=2&page_size=5", headers=staff)).json()
+    assert page["total"] == 12 and page["page"] == 2 and page["items"][0]["name"] == "Praktijk 05"
+    assert (await client.get("/providers?sector=GGZ", headers=staff)).json()["total"] == 6
+    assert (await client.get("/providers?q=zwolle", headers=staff)).json()["total"] == 4
+    assert (await client.get("/providers?q=50000003", headers=staff)).json()["total"] == 1
+    assert (await client.get("/providers?q=10000011", headers=staff)).json()["items"][0]["name"] == "Praktijk 11"
+    too_big = await client.get("/providers?page_size=1000", headers=staff)
+    assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "page_size"
