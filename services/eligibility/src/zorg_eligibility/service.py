@@ -4,6 +4,8 @@ from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
 from .entrypoints.api import evaluations_router, policies_router, providers_router
+from .entrypoints.demo import load_demo
+from .entrypoints.importer import providers_cli
 from .settings import EligibilitySettings
 
 SPEC = ServiceSpec(
@@ -13,6 +15,8 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="zorg_eligibility.migrations",
     routers=(providers_router, policies_router, evaluations_router),
+    cli=providers_cli,
+    demo=load_demo,
     topics=("zorg.providers",),
     demo_order=10,
     title="Zorginkoop eligibility",
