@@ -77,7 +77,7 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
         _provider(2, "Gezondheidscentrum De Linde", "institution", ["GLI"], GLI_OK, ("in_person", "digital")),
         _provider(3, "Leefstijlcoach J. de Vries", "individual", ["GLI"], GLI_OK),
     ]
-    failures = {
+    failures: dict[str, dict[str, Any]] = {
         "KVK_REGISTERED": {"kvk_registered": False},
         "WTZA_ADMITTED": {"wtza_admitted": False},
         "UBO_KNOWN_NOT_SANCTIONED": {"ubo_sanctioned": True},
