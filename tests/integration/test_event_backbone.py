@@ -292,3 +292,34 @@ async def test_relay_never_sends_past_a_key_gap_held_by_another_relay(
 
 def _version(message: Any) -> int:
     return int(json.loads(message.value)["data"]["version"])
+
+
+async def test_a_commit_with_events_notifies_relays_in_other_processes(pg_url: str) -> None:
+    """PostgreSQL: LISTEN zorg_outbox hears a commit that wrote outbox rows, and nothing before it."""
+    import asyncpg
+
+    from zorg_common.migrations import upgrade
+    from zorg_common.service import Runtime
+    from zorg_common.uow import OUTBOX_CHANNEL
+    from zorg_eligibility.service import SPEC as ELIGIBILITY
+    from zorg_eligibility.settings import EligibilitySettings
+
+    upgrade(ELIGIBILITY.migrations, pg_url)
+    runtime = Runtime(ELIGIBILITY, EligibilitySettings(_env_file=None, DATABASE_URL=pg_url))
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(pg_url)
+    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.put_nowait(args[2]))
+    try:
+        async with runtime.uow() as uow:
+            uow.emit(provider_updated("11111111", 1))
+            uow.emit(provider_updated("22222222", 1))
+            await uow.session.flush()
+            await asyncio.sleep(0.3)
+            assert heard.empty()  # nothing before the commit
+            await uow.commit()
+        assert await asyncio.wait_for(heard.get(), 5) == OUTBOX_CHANNEL
+        await asyncio.sleep(0.3)
+        assert heard.empty()  # one notification for the transaction, however many events
+    finally:
+        await listener.close()
+        await runtime.close()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("zorg_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram(
@@ -23,27 +22,37 @@ CONSUMED = Counter("zorg_consumer_events_total", "Events consumed", ["group", "t
 DEAD_LETTERS = Counter("zorg_consumer_dead_letters_total", "Messages sent to a DLQ", ["group", "topic"])
 
 
-def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", request.url.path)
-    return "unmatched"
+class _MetricsMiddleware:
+    """Counts and times every request by route template (a pure ASGI middleware: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The router put the matched route in the scope; unmatched paths share one label.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - start)
+            REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
 
 
 def install_metrics(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = _route_template(request)
-            LATENCY.labels(service, request.method, route).observe(time.perf_counter() - start)
-            REQUESTS.labels(service, request.method, route, str(status)).inc()
+    app.add_middleware(_MetricsMiddleware, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

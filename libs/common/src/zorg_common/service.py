@@ -56,7 +56,10 @@ class Runtime:
         self.spec = spec
         self.settings = settings or spec.settings_cls()
         self.engine: AsyncEngine = create_engine(
-            self.settings.database_url, pool_size=self.settings.DATABASE_POOL_SIZE, echo=self.settings.DATABASE_ECHO
+            self.settings.database_url,
+            pool_size=self.settings.DATABASE_POOL_SIZE,
+            max_overflow=self.settings.DATABASE_MAX_OVERFLOW,
+            echo=self.settings.DATABASE_ECHO,
         )
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.relay: OutboxRelay | None = None

@@ -29,7 +29,8 @@ class ServiceSettings(BaseSettings):
     ZORG_ENV: Literal["development", "production"] = "development"
     ZORG_DATA_DIR: Path = Path("var")
     DATABASE_URL: str | None = None
-    DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
+    DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
     DATABASE_ECHO: bool = False
 
     KAFKA_BOOTSTRAP_SERVERS: str = "127.0.0.1:9092"
@@ -48,6 +49,7 @@ class ServiceSettings(BaseSettings):
     ZORG_RUN_WORKERS: bool = True
     RELAY_BATCH_SIZE: int = Field(default=500, ge=1)
     RELAY_POLL_INTERVAL_S: float = Field(default=1.0, gt=0)
+    RELAY_LINGER_MS: float = Field(default=5.0, ge=0)
     CONSUMER_BATCH_SIZE: int = Field(default=500, ge=1)
     CONSUMER_MAX_ATTEMPTS: int = Field(default=5, ge=1)
     CONSUMER_RETRY_BACKOFF_S: float = Field(default=0.2, ge=0)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import clock
@@ -76,8 +76,13 @@ class UnitOfWork:
         wrote_events = bool(self._pending)
         if wrote_events:
             now = clock.utcnow()
+            statement = insert(outbox)
+            if session.get_bind().dialect.name == "postgresql":
+                # Wakes relays in other processes, delivered only when the transaction commits;
+                # in the insert itself to save a round trip (PostgreSQL folds the repeats).
+                statement = statement.returning(func.pg_notify(OUTBOX_CHANNEL, ""))
             await session.execute(
-                insert(outbox),
+                statement,
                 [
                     {
                         "event_id": ce.id,
@@ -90,9 +95,6 @@ class UnitOfWork:
                     for topic, ce in self._pending
                 ],
             )
-            if session.get_bind().dialect.name == "postgresql":
-                # Delivered by PostgreSQL only when the transaction commits.
-                await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await session.commit()
         count = len(self._pending)
         self._pending = []
