@@ -75,10 +75,15 @@ def test_zorg_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
                 assert ready.status_code == 200, (name, ready.text)
                 assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
                 assert httpx.get(f"http://127.0.0.1:{port + offset}/openapi.json", timeout=10).status_code == 200
+            token = subprocess.run([*ZORG, "token", "--scope", "providers:read"], capture_output=True, text=True)
+            listed = httpx.get(f"http://127.0.0.1:{SERVICES['eligibility'] + offset}/providers",
+                               headers={"Authorization": f"Bearer {token.stdout.strip()}"}, timeout=10)
+            assert listed.status_code == 200 and listed.json()["total"] == 24
         finally:
             output = _stop_platform(proc, lines)
         assert proc.returncode == 0, output
         assert "stopped: every service and the broker" in output
+        assert "demo data   eligibility: loaded" in output and "FAILED" not in output
         for name, port in SERVICES.items():
             assert f"http://127.0.0.1:{port + offset}/docs" in output
             assert not port_open("127.0.0.1", port + offset), f"{name} still listening after run {run}"
