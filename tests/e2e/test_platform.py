@@ -76,8 +76,11 @@ def test_zorg_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
                 assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
                 assert httpx.get(f"http://127.0.0.1:{port + offset}/openapi.json", timeout=10).status_code == 200
             token = subprocess.run([*ZORG, "token", "--scope", "providers:read"], capture_output=True, text=True)
-            listed = httpx.get(f"http://127.0.0.1:{SERVICES['eligibility'] + offset}/providers",
-                               headers={"Authorization": f"Bearer {token.stdout.strip()}"}, timeout=10)
+            listed = httpx.get(
+                f"http://127.0.0.1:{SERVICES['eligibility'] + offset}/providers",
+                headers={"Authorization": f"Bearer {token.stdout.strip()}"},
+                timeout=10,
+            )
             assert listed.status_code == 200 and listed.json()["total"] == 24
         finally:
             output = _stop_platform(proc, lines)

@@ -323,3 +323,48 @@ async def test_a_commit_with_events_notifies_relays_in_other_processes(pg_url: s
     finally:
         await listener.close()
         await runtime.close()
+
+
+async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    from sqlalchemy import insert as sql_insert
+
+    from tests.support import applied
+    from zorg_common.consumer import ConsumerSpec
+    from zorg_common.events import TOPIC_PROVIDERS, BankAccountChanged
+
+    runs: list[tuple[str, int]] = []
+
+    async def many_updates(uow: Any, items: Any) -> None:
+        runs.append(("ProviderUpdated", len(items)))
+        rows = [{"event_id": ce.id, "agb": ev.agb, "version": ev.version} for ce, ev in items]
+        await uow.session.execute(sql_insert(applied), rows)  # one statement for the run
+
+    async def one_account(uow: Any, envelope: Any, event: Any) -> None:
+        runs.append(("BankAccountChanged", 1))
+        await uow.session.execute(sql_insert(applied).values(event_id=envelope.id, agb=event.agb, version=-1))
+
+    spec = ConsumerSpec(
+        group="test.batch",
+        topics=(TOPIC_PROVIDERS,),
+        batch_handlers={"ProviderUpdated": many_updates},
+        handlers={"BankAccountChanged": one_account},
+    )
+    async with service_pair(make_pg_url, kafka, topic_prefix, KAFKA_TOPIC_PARTITIONS=1) as pair:
+        import datetime as dt
+
+        account = BankAccountChanged(agb="11111111", iban="NL91ABNA0417164300", holder="X", changed_on=dt.date.today())
+        await pair.emit(
+            *(provider_updated("11111111", v) for v in (1, 2, 3)),
+            account,
+            *(provider_updated("11111111", v) for v in (4, 5)),
+        )
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        async with background(relay.run):
+            await eventually(lambda: _zero(unsent(pair.producer)))  # all six on the topic before we read
+        runner = pair.runner(spec)
+        async with background(runner.run):
+            await eventually(lambda: _count_is(pair.consumer.engine, 6))
+        assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2, 3, -1, 4, 5]
+        assert runs == [("ProviderUpdated", 3), ("BankAccountChanged", 1), ("ProviderUpdated", 2)]

@@ -55,3 +55,8 @@ def test_service_specific_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("DATABASE_URL", "postgresql://a/shared")
     monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://a/demo")
     assert DemoSettings(_env_file=None).database_url == "postgresql://a/demo"
+
+
+def test_an_explicit_database_url_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://a/demo")
+    assert DemoSettings(_env_file=None, DATABASE_URL="sqlite:///x.db").database_url == "sqlite:///x.db"

@@ -22,7 +22,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +39,8 @@ from .uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, CloudEvent, Event], Awaitable[None]]
+#: Handles a run of events of one type at once (one statement for many rows), in delivery order.
+BatchHandler = Callable[[UnitOfWork, Sequence[tuple[CloudEvent, Event]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,18 +54,23 @@ class ConsumerSpec:
     group: str
     topics: tuple[str, ...]
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    #: For types with many events a batch: consecutive events of such a type go to it together.
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in self.handlers or event_type in self.batch_handlers
 
 
 class PoisonMessage(Exception):
     """The message cannot be decoded into a known event: retrying cannot help."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Decoded:
     record: ConsumerRecord[bytes, bytes]
     envelope: CloudEvent | None = None
     event: Event | None = None
-    handler: Handler | None = None
+    handled: bool = False  # a handler or batch handler exists for its type
     error: BaseException | None = None
 
 
@@ -176,8 +185,8 @@ class ConsumerRunner:
             if record.value is None:
                 raise PoisonMessage("empty message")
             item.envelope = CloudEvent.from_json(record.value)
-            item.handler = self.spec.handlers.get(item.envelope.type)
-            if item.handler is not None:
+            item.handled = self.spec.handles(item.envelope.type)
+            if item.handled:
                 item.event = item.envelope.payload()
         except (ValidationError, ValueError, PoisonMessage) as exc:
             item.error = PoisonMessage(f"cannot decode: {exc}")
@@ -188,7 +197,7 @@ class ConsumerRunner:
         for item in items:
             if item.error is not None:
                 await self._dead_letter(item, item.error, attempts=1)
-        todo = [i for i in items if i.error is None and i.handler is not None]
+        todo = [i for i in items if i.error is None and i.handled]
         if not todo:
             return
         try:
@@ -200,38 +209,63 @@ class ConsumerRunner:
 
     async def _handle_together(self, items: list[_Decoded]) -> None:
         async with self._uow() as uow:
-            ids = list({i.envelope.id for i in items if i.envelope})
-            seen = set(
-                (
-                    await uow.session.execute(
-                        select(inbox.c.event_id).where(inbox.c.consumer_group == self.group, inbox.c.event_id.in_(ids))
-                    )
-                ).scalars()
-            )
-            fresh: list[_Decoded] = []
+            fresh_ids = await self._record_in_inbox(uow, items)
+            fresh, duplicates = [], []
             for item in items:
                 assert item.envelope is not None
-                if item.envelope.id not in seen:
-                    seen.add(item.envelope.id)
+                if item.envelope.id in fresh_ids:
+                    fresh_ids.discard(item.envelope.id)  # a double within the batch counts once
                     fresh.append(item)
+                else:
+                    duplicates.append(item)
             if fresh:
-                await uow.session.execute(insert(inbox), [self._inbox_row(i.envelope) for i in fresh if i.envelope])
-                for item in fresh:
-                    assert item.handler is not None and item.envelope is not None and item.event is not None
-                    await item.handler(uow, item.envelope, item.event)
+                await self._dispatch(uow, fresh)
                 await uow.commit()
         self._count(fresh, "handled")
-        self._count([i for i in items if i not in fresh], "duplicate")
+        self._count(duplicates, "duplicate")
+
+    async def _record_in_inbox(self, uow: UnitOfWork, items: Sequence[_Decoded]) -> set[str]:
+        """Insert the events' ids; return the ids that were new (the others were seen before).
+
+        One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a lookup of hundreds of ids with
+        ``IN (...)`` degrades as the inbox grows (PostgreSQL's generic plan filters row by row).
+        """
+        rows = list({i.envelope.id: self._inbox_row(i.envelope) for i in items if i.envelope}.values())
+        if not rows:
+            return set()
+        dialect = uow.session.get_bind().dialect.name
+        insert_new = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert_new(inbox).on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
+        result = await uow.session.execute(statement.returning(inbox.c.event_id), rows)
+        return set(result.scalars())
+
+    async def _dispatch(self, uow: UnitOfWork, items: Sequence[_Decoded]) -> None:
+        """Hand the events to their handlers in delivery order; runs of one batch-handled type go together."""
+        run: list[tuple[CloudEvent, Event]] = []
+        run_type = ""
+        for item in items:
+            assert item.envelope is not None and item.event is not None
+            kind = item.envelope.type
+            if run and kind != run_type:
+                await self.spec.batch_handlers[run_type](uow, run)
+                run = []
+            if kind in self.spec.batch_handlers:
+                run.append((item.envelope, item.event))
+                run_type = kind
+            else:
+                await self.spec.handlers[kind](uow, item.envelope, item.event)
+        if run:
+            await self.spec.batch_handlers[run_type](uow, run)
 
     async def _handle_alone(self, item: _Decoded) -> None:
-        assert item.envelope is not None and item.handler is not None and item.event is not None
+        assert item.envelope is not None and item.event is not None
         error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self._uow() as uow:
                     await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope)])
                     await uow.session.flush()
-                    await item.handler(uow, item.envelope, item.event)
+                    await self._dispatch(uow, [item])
                     await uow.commit()
                 self._count([item], "handled")
                 return

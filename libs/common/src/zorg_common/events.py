@@ -8,7 +8,6 @@ that one provider's events keep their order on any number of partitions.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any, ClassVar, Literal
 
@@ -97,7 +96,7 @@ def envelope(event: Event, source: str, *, event_id: str | None = None) -> Cloud
         time=clock.utcnow(),
         subject=event.key,
         dataversion=event.DATAVERSION,
-        data=json.loads(event.model_dump_json()),
+        data=event.model_dump(mode="json"),
     )
 
 

@@ -201,6 +201,8 @@ class OutboxRelay:
                     .where(
                         outbox.c.published_at.is_(None),
                         outbox.c.key.in_(keys),
+                        # rows after our last one cannot hold ours back: leave the backlog unread
+                        outbox.c.seq < max(claimed),
                         outbox.c.seq.not_in(claimed),
                     )
                     .group_by(outbox.c.key)

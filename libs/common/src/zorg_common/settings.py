@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,11 +64,15 @@ class ServiceSettings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["auto", "text", "json"] = "auto"
 
+    def __init__(self, **values: Any) -> None:
+        # An explicit argument wins, then <SERVICE>_DATABASE_URL, then DATABASE_URL.
+        specific = os.environ.get(f"{self.SERVICE.upper()}_DATABASE_URL")
+        if specific and "DATABASE_URL" not in values:
+            values["DATABASE_URL"] = specific
+        super().__init__(**values)
+
     @model_validator(mode="after")
     def _resolve(self) -> ServiceSettings:
-        specific = os.environ.get(f"{self.SERVICE.upper()}_DATABASE_URL")
-        if specific:
-            self.DATABASE_URL = specific
         if not self.DATABASE_URL:
             self.DATABASE_URL = f"sqlite+aiosqlite:///{self.ZORG_DATA_DIR / (self.SERVICE + '.db')}"
         if self.ZORG_ENV == "production":
