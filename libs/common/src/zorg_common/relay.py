@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import clock
@@ -27,6 +27,25 @@ from .settings import ServiceSettings
 from .uow import OUTBOX_CHANNEL
 
 log = logging.getLogger(__name__)
+
+
+# Per key, the first unsent row that is not ours, before our last claimed row (rows after it
+# cannot hold ours back, so the backlog behind it is left unread).
+_FIRST_UNSENT_ELSEWHERE = (
+    select(outbox.c.key, func.min(outbox.c.seq))
+    .where(
+        outbox.c.published_at.is_(None),
+        outbox.c.key.in_(bindparam("keys", expanding=True)),
+        outbox.c.seq < bindparam("last"),
+        outbox.c.seq.not_in(bindparam("claimed", expanding=True)),
+    )
+    .group_by(outbox.c.key)
+)
+_MARK_PUBLISHED = (
+    update(outbox)
+    .where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
+    .values(published_at=bindparam("now"), attempts=outbox.c.attempts + 1)
+)
 
 
 class OutboxRelay:
@@ -48,6 +67,14 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._postgres = engine.dialect.name == "postgresql"
         self.sent_total = 0
+        # Built once: a statement made per batch costs more CPU than its round trip.
+        claim = (
+            select(outbox.c.seq, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.event_type, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(self.batch_size)
+        )
+        self._claim_statement = claim.with_for_update(skip_locked=True) if self._postgres else claim
         self._backlog_measured_at = float("-inf")
 
     def wake(self) -> None:
@@ -173,15 +200,7 @@ class OutboxRelay:
         OUTBOX_BACKLOG.labels(self.name).set(max(0, (backlog or 0) - just_sent))
 
     async def _claim(self, session: AsyncSession) -> Sequence[Any]:
-        query = (
-            select(outbox.c.seq, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.event_type, outbox.c.payload)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.seq)
-            .limit(self.batch_size)
-        )
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
-        return (await session.execute(query)).all()
+        return (await session.execute(self._claim_statement)).all()
 
     async def _in_key_order(self, session: AsyncSession, rows: Sequence[Any]) -> list[Any]:
         """Keep, per key, only the claimed rows that come before any unsent row of that key we do not hold.
@@ -194,21 +213,10 @@ class OutboxRelay:
             return list(rows)  # SQLite: one writer, one relay per database
         claimed = [row.seq for row in rows]
         keys = list({row.key for row in rows})
-        first_elsewhere = dict(
-            (
-                await session.execute(
-                    select(outbox.c.key, func.min(outbox.c.seq))
-                    .where(
-                        outbox.c.published_at.is_(None),
-                        outbox.c.key.in_(keys),
-                        # rows after our last one cannot hold ours back: leave the backlog unread
-                        outbox.c.seq < max(claimed),
-                        outbox.c.seq.not_in(claimed),
-                    )
-                    .group_by(outbox.c.key)
-                )
-            ).all()
+        result = await session.execute(
+            _FIRST_UNSENT_ELSEWHERE, {"keys": keys, "last": max(claimed), "claimed": claimed}
         )
+        first_elsewhere: dict[str, int] = {key: seq for key, seq in result.all()}
         return [row for row in rows if row.key not in first_elsewhere or row.seq < first_elsewhere[row.key]]
 
     async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
@@ -228,8 +236,4 @@ class OutboxRelay:
             OUTBOX_SENT.labels(self.name, row.topic).inc()
 
     async def mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
-        await session.execute(
-            update(outbox)
-            .where(outbox.c.seq.in_(seqs))
-            .values(published_at=clock.utcnow(), attempts=outbox.c.attempts + 1)
-        )
+        await session.execute(_MARK_PUBLISHED, {"seqs": seqs, "now": clock.utcnow()})

@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "zorg_outbox"
 
 
+_INSERT = insert(outbox)
+_INSERT_NOTIFY = insert(outbox).returning(func.pg_notify(OUTBOX_CHANNEL, ""))
+
+
 class UnitOfWork:
     """``async with uow: ...; await uow.commit()``; anything not committed is rolled back.
 
@@ -76,11 +80,9 @@ class UnitOfWork:
         wrote_events = bool(self._pending)
         if wrote_events:
             now = clock.utcnow()
-            statement = insert(outbox)
-            if session.get_bind().dialect.name == "postgresql":
-                # Wakes relays in other processes, delivered only when the transaction commits;
-                # in the insert itself to save a round trip (PostgreSQL folds the repeats).
-                statement = statement.returning(func.pg_notify(OUTBOX_CHANNEL, ""))
+            # Relays in other processes are woken by pg_notify, delivered only when the
+            # transaction commits; in the insert itself to save a round trip.
+            statement = _INSERT_NOTIFY if session.get_bind().dialect.name == "postgresql" else _INSERT
             await session.execute(
                 statement,
                 [

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zorg_common import clock
@@ -68,11 +68,15 @@ def _record_of(row: Any) -> dict[str, Any]:
     }
 
 
+# Built once: a statement made per call costs more CPU than its round trip to the database.
+_PROVIDER = select(providers).where(providers.c.agb == bindparam("agb"))
+_PROVIDER_FOR_UPDATE = _PROVIDER.with_for_update()
+_INSERT_EVALUATION = insert(evaluations)
+
+
 async def _locked_provider(session: AsyncSession, agb: str) -> Any:
-    query = select(providers).where(providers.c.agb == agb)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return (await session.execute(query)).first()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return (await session.execute(_PROVIDER_FOR_UPDATE if postgres else _PROVIDER, {"agb": agb})).first()
 
 
 async def register_provider(uow: UnitOfWork, agb: str, data: ProviderData, actor: str) -> Registration:
@@ -139,7 +143,7 @@ async def evaluate_provider(uow: UnitOfWork, agb: str, policy_id: str, actor: st
     policy = policies().get(policy_id)
     if policy is None:
         raise UnknownPolicy(policy_id)
-    row = (await uow.session.execute(select(providers).where(providers.c.agb == agb))).first()
+    row = (await uow.session.execute(_PROVIDER, {"agb": agb})).first()
     if row is None:
         raise UnknownProvider(agb)
     record = _record_of(row)
@@ -152,7 +156,7 @@ async def _store(
 ) -> dict[str, Any]:
     outcome = evaluate(policy, profile, clock.today())
     stored = evaluation_record(outcome, agb, dict(profile.facts), provider_version, trigger, actor)
-    await uow.session.execute(insert(evaluations).values(**stored))
+    await uow.session.execute(_INSERT_EVALUATION, stored)
     uow.emit(
         EligibilityDetermined(
             agb=agb,
