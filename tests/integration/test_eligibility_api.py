@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import Kafka, eventually
 from tests.integration.backbone import read_topic
 from tests.support import running_app
+from tests.unit.eligibility.test_criteria import GLI_ALL_PASS
 from zorg_common.auth import issue_token
 from zorg_common.events import TOPIC_PROVIDERS
 from zorg_common.migrations import upgrade
@@ -27,24 +28,8 @@ CARE_GROUP: dict[str, Any] = {
     "sectors": ["GLI"],
     "address": {"street": "Grote Markt 1", "postcode": "9711 LV", "city": "Groningen"},
     "care_forms": ["in_person", "hybrid"],
-    "facts": {
-        "kvk_registered": True,
-        "wtza_admitted": True,
-        "ubo_known": True,
-        "ubo_sanctioned": False,
-        "blcn_registered": True,
-        "programmes": ["SLIMMER"],
-        "in_fraud_register": False,
-        "fraud_investigation": False,
-        "enhanced_supervision": False,
-        "sound_administration": True,
-        "vecozo_certificate": True,
-        "refuses_care": False,
-        "serious_misconduct_on": None,
-        "quality_concerns": False,
-        "professional_standards": True,
-        "co2_roadmap": False,
-    },
+    # every blocking criterion passes; the two expectations do not (warnings only)
+    "facts": {**GLI_ALL_PASS, "programmes": ["SLIMMER"], "co2_roadmap": False, "hybrid_care_published": None},
 }
 
 
