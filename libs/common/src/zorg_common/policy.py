@@ -156,6 +156,10 @@ class Policy(_Strict):
     routes: list[RouteRule] = Field(min_length=1)
     large_institution: LargeInstitution | None = None
     prestations: list[Prestation] = Field(min_length=1)
+    #: From this date claims use ZPM prestations and no longer DBC ones (the *harde stop*).
+    zpm_from: dt.date | None = None
+    #: How long a GLI programme runs: months 0-12 treatment, 12-24 maintenance.
+    programme_phase_months: int | None = Field(default=None, gt=0)
     non_contracted_reimbursement_pct: int = Field(default=100, ge=0, le=100)
     max_above_tariff_pct: int = Field(default=0, ge=0, le=100)
     digital_route_tariffs: Literal["max_tariff"] = "max_tariff"
@@ -182,6 +186,24 @@ class Policy(_Strict):
 
     def prestation(self, code: str) -> Prestation | None:
         return next((p for p in self.prestations if p.code == code), None)
+
+    def recognised_programmes(self) -> frozenset[str]:
+        """The programmes the policy recognises: the values its programme criterion accepts."""
+        found: set[str] = set()
+
+        def walk(rule: Rule) -> None:
+            if isinstance(rule, FactIncludesAny) and rule.fact == "programmes":
+                found.update(rule.includes_any)
+            elif isinstance(rule, AllOf):
+                for inner in rule.all_of:
+                    walk(inner)
+            elif isinstance(rule, AnyOf):
+                for inner in rule.any_of:
+                    walk(inner)
+
+        for criterion in self.criteria:
+            walk(criterion.rule)
+        return frozenset(found)
 
 
 class PolicyFileError(ValueError):

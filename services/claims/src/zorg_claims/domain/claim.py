@@ -1,0 +1,51 @@
+"""A claim line (*declaratieregel*) as it arrives, with the checks at the door (bad input is no claim)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from zorg_common.identifiers import Agb, Bsn
+
+SectorCode = Literal["GLI", "GGZ"]
+
+
+class ClaimLine(BaseModel):
+    """One line of a claim file. Field names are the outside contract (CONTRACT.md, Claims)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider_reference: str = Field(min_length=1, max_length=64)
+    agb: Agb
+    bsn: Bsn
+    sector: SectorCode
+    prestation_code: str = Field(min_length=1, max_length=32)
+    service_date: dt.date
+    opening_date: dt.date | None = None  # the start of the treatment trajectory; the service date if left out
+    quantity: int = Field(gt=0, le=10_000)
+    claimed_cents: int = Field(gt=0, le=100_000_000)
+    programme: str | None = Field(default=None, max_length=100)
+    programme_start: dt.date | None = None
+    referral: bool = False
+    authorisation_number: str | None = Field(default=None, max_length=64)
+    diagnosis_code: str | None = Field(default=None, max_length=32)
+    privacy_statement: bool = False
+
+    @model_validator(mode="after")
+    def _dates(self) -> ClaimLine:
+        if self.opening_date is None:
+            self.opening_date = self.service_date
+        if self.opening_date > self.service_date:
+            raise ValueError("opening_date: the trajectory cannot open after the service date")
+        return self
+
+    @property
+    def opened(self) -> dt.date:
+        assert self.opening_date is not None
+        return self.opening_date
+
+    def stored_diagnosis(self) -> str | None:
+        """The diagnosis as it may be kept: never when the insured person made a privacy statement."""
+        return None if self.privacy_statement else self.diagnosis_code
