@@ -1,6 +1,20 @@
-"""The claims service's tables (its own database; the outbox and inbox come from zorg_common)."""
+"""The claims service's tables: claims and their decisions, authorisations, and read models from events."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -10,4 +24,124 @@ metadata = MetaData(
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     }
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("provider_reference", String(64), nullable=False),
+    Column("agb", String(8), nullable=False),
+    Column("bsn", String(9), nullable=False),
+    Column("sector", String(3), nullable=False),
+    Column("prestation_code", String(32), nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("opening_date", Date, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("claimed_cents", Integer, nullable=False),
+    Column("programme", String(100), nullable=True),
+    Column("programme_start", Date, nullable=True),
+    Column("referral", Boolean, nullable=False),
+    Column("authorisation_number", String(64), nullable=True),
+    Column("diagnosis_code", String(32), nullable=True),  # never kept with a privacy statement
+    Column("privacy_statement", Boolean, nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("allowed_cents", Integer, nullable=True),
+    Column("adjudicated_at", DateTime(timezone=True), nullable=True),
+    Column("decision_no", Integer, nullable=False),
+    Column("rule_version", String(20), nullable=True),
+    Column("decided_by", String(200), nullable=True),  # "rules", or the person who decided
+    UniqueConstraint("agb", "provider_reference", name="uq_claims_agb_reference"),
+)
+Index("ix_claims_agb_status", claims.c.agb, claims.c.status)
+Index("ix_claims_same_service", claims.c.agb, claims.c.bsn, claims.c.prestation_code, claims.c.service_date)
+Index("ix_claims_received", claims.c.agb, claims.c.received_on)
+
+# Every decision on a claim, in order: a rerun adds one, it never edits one.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("claim_id", String(36), nullable=False, index=True),
+    Column("decision_no", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("allowed_cents", Integer, nullable=False),
+    Column("rule_version", String(20), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    Column("note", Text, nullable=True),
+)
+
+authorisations = Table(
+    "authorisations",
+    metadata,
+    Column("number", String(64), primary_key=True),
+    Column("bsn", String(9), nullable=False),
+    Column("agb", String(8), nullable=False),
+    Column("care_type", String(64), nullable=False),
+    Column("granted_on", Date, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+Index("ix_authorisations_agb_bsn", authorisations.c.agb, authorisations.c.bsn)
+
+# --- read models, kept from zorg.providers and zorg.contracts ------------------------------
+
+known_providers = Table(
+    "known_providers",
+    metadata,
+    Column("agb", String(8), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+eligibility = Table(
+    "eligibility",
+    metadata,
+    Column("agb", String(8), nullable=False),
+    Column("policy_id", String(20), nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("route", String(20), nullable=True),
+    Column("evaluated_on", Date, nullable=False),
+    Column("evaluation_id", String(36), nullable=False),
+    PrimaryKeyConstraint("agb", "policy_id", name="pk_eligibility"),
+)
+
+bank_accounts = Table(
+    "bank_accounts",
+    metadata,
+    Column("agb", String(8), primary_key=True),
+    Column("iban", String(34), nullable=False),
+    Column("holder", String(200), nullable=False),
+    Column("changed_on", Date, nullable=False),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("agb", String(8), nullable=False, index=True),
+    Column("sector", String(3), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("tariffs", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # signed, terminated
+    Column("terminated_from", Date, nullable=True),
+)
+
+procurements = Table(
+    "procurements",
+    metadata,
+    Column("agb", String(8), nullable=False),
+    Column("sector", String(3), nullable=False),
+    Column("contract_year", Integer, nullable=False),
+    Column("procurement_id", String(64), nullable=False),
+    Column("status", String(20), nullable=False),  # in_progress, contracted, closed
+    PrimaryKeyConstraint("agb", "sector", "contract_year", name="pk_procurements"),
 )
