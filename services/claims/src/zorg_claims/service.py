@@ -3,6 +3,8 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
+from .entrypoints.api import authorisations_router, claims_router
+from .entrypoints.consumers import ADJUDICATION, read_model_consumer
 from .settings import ClaimsSettings
 
 SPEC = ServiceSpec(
@@ -11,6 +13,8 @@ SPEC = ServiceSpec(
     settings_cls=ClaimsSettings,
     metadata=metadata,
     migrations="zorg_claims.migrations",
+    routers=(claims_router, authorisations_router),
+    consumers=(ADJUDICATION, read_model_consumer()),
     topics=("zorg.providers", "zorg.contracts", "zorg.claims"),
     demo_order=40,
     title="Zorginkoop claims",

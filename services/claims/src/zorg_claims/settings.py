@@ -8,3 +8,11 @@ from zorg_common.settings import ServiceSettings
 class ClaimsSettings(ServiceSettings):
     SERVICE: ClassVar[str] = "claims"
     DEFAULT_PORT: ClassVar[int] = 8003
+
+    #: A provider whose claim lines this month exceed this many times its monthly average of the
+    #: three months before has its new claims held for review by a person (fraud signal).
+    CLAIMS_REVIEW_FACTOR: float = 3.0
+    #: ... but only from this many lines in the month (small numbers say little).
+    CLAIMS_REVIEW_MIN_LINES: int = 50
+    #: The most lines one POST /claims/batch may carry.
+    CLAIMS_BATCH_MAX_LINES: int = 5000

@@ -54,11 +54,14 @@ claims = Table(
     Column("decision_no", Integer, nullable=False),
     Column("rule_version", String(20), nullable=True),
     Column("decided_by", String(200), nullable=True),  # "rules", or the person who decided
+    # Why a pending claim waits: "contract" (procurement in progress) or "review" (a person decides).
+    Column("hold", String(20), nullable=True),
     UniqueConstraint("agb", "provider_reference", name="uq_claims_agb_reference"),
 )
 Index("ix_claims_agb_status", claims.c.agb, claims.c.status)
 Index("ix_claims_same_service", claims.c.agb, claims.c.bsn, claims.c.prestation_code, claims.c.service_date)
 Index("ix_claims_received", claims.c.agb, claims.c.received_on)
+Index("ix_claims_hold", claims.c.agb, claims.c.sector, claims.c.hold)
 
 # Every decision on a claim, in order: a rerun adds one, it never edits one.
 decisions = Table(

@@ -66,12 +66,14 @@ def upgrade() -> None:
         sa.Column("decision_no", sa.Integer(), nullable=False),
         sa.Column("rule_version", sa.String(length=20), nullable=True),
         sa.Column("decided_by", sa.String(length=200), nullable=True),
+        sa.Column("hold", sa.String(length=20), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_claims")),
         sa.UniqueConstraint("agb", "provider_reference", name="uq_claims_agb_reference"),
     )
     with op.batch_alter_table("claims", schema=None) as batch_op:
         batch_op.create_index("ix_claims_agb_status", ["agb", "status"], unique=False)
         batch_op.create_index("ix_claims_received", ["agb", "received_on"], unique=False)
+        batch_op.create_index("ix_claims_hold", ["agb", "sector", "hold"], unique=False)
         batch_op.create_index("ix_claims_same_service", ["agb", "bsn", "prestation_code", "service_date"], unique=False)
 
     op.create_table(
@@ -151,6 +153,7 @@ def downgrade() -> None:
     with op.batch_alter_table("claims", schema=None) as batch_op:
         batch_op.drop_index("ix_claims_same_service")
         batch_op.drop_index("ix_claims_received")
+        batch_op.drop_index("ix_claims_hold")
         batch_op.drop_index("ix_claims_agb_status")
 
     op.drop_table("claims")

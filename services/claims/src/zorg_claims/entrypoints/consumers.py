@@ -1,0 +1,39 @@
+"""The claims service's consumers: adjudication of submitted claims, and the read models from other services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from zorg_common.consumer import ConsumerSpec
+from zorg_common.events import TOPIC_CLAIMS, TOPIC_CONTRACTS, TOPIC_PROVIDERS, ClaimSubmitted, CloudEvent, Event
+from zorg_common.uow import UnitOfWork
+
+from ..service_layer import read_models
+from ..service_layer.adjudicate import Review, adjudicate_claims
+from ..settings import ClaimsSettings
+
+
+@lru_cache(maxsize=1)
+def review() -> Review:
+    """The review thresholds of this process (settings, read once)."""
+    settings = ClaimsSettings()
+    return Review(settings.CLAIMS_REVIEW_FACTOR, settings.CLAIMS_REVIEW_MIN_LINES)
+
+
+async def claims_submitted(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, Event]]) -> None:
+    ids = [event.claim_id for _, event in items if isinstance(event, ClaimSubmitted)]
+    await adjudicate_claims(uow, ids, review())
+
+
+ADJUDICATION = ConsumerSpec(
+    group="claims.adjudication",
+    topics=(TOPIC_CLAIMS,),
+    batch_handlers={"ClaimSubmitted": claims_submitted},
+)
+
+
+def read_model_consumer() -> ConsumerSpec:
+    return ConsumerSpec(
+        group="claims.read-models", topics=(TOPIC_PROVIDERS, TOPIC_CONTRACTS), handlers=read_models.handlers(review)
+    )
