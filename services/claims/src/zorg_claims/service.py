@@ -5,6 +5,7 @@ from zorg_common.service import ServiceSpec
 from .adapters.orm import metadata
 from .entrypoints.api import authorisations_router, claims_router
 from .entrypoints.consumers import ADJUDICATION, read_model_consumer
+from .entrypoints.importer import claims_cli
 from .settings import ClaimsSettings
 
 SPEC = ServiceSpec(
@@ -15,6 +16,7 @@ SPEC = ServiceSpec(
     migrations="zorg_claims.migrations",
     routers=(claims_router, authorisations_router),
     consumers=(ADJUDICATION, read_model_consumer()),
+    cli=claims_cli,
     topics=("zorg.providers", "zorg.contracts", "zorg.claims"),
     demo_order=40,
     title="Zorginkoop claims",

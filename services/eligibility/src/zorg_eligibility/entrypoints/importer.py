@@ -10,10 +10,7 @@ Columns (header row, ``;`` or ``,``, UTF-8 or Windows-1252): ``agb``, ``kvk``, `
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import click
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from zorg_common import csvfile
 from zorg_common.identifiers import check_agb
 from zorg_common.service import Runtime
 
@@ -46,24 +44,6 @@ class ImportReport:
     @property
     def refused_lines(self) -> int:
         return len({line for line, _, _ in self.refused})
-
-
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252")
-
-
-def _rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    sample = text[:4096]
-    delimiter = ";" if sample.count(";") > sample.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    if reader.fieldnames is None:
-        return
-    reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames]
-    for row in reader:
-        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
 
 
 def _list(value: str) -> list[str]:
@@ -141,7 +121,7 @@ class RowError(ValueError):
 
 async def import_file(runtime: Runtime, path: Path, actor: str, *, progress: bool = True) -> ImportReport:
     report = ImportReport()
-    rows = list(_rows(_decode(await asyncio.to_thread(path.read_bytes))))
+    rows = list(csvfile.rows(csvfile.decode(await asyncio.to_thread(path.read_bytes))))
     good: list[tuple[str, ProviderData]] = []
     for line, row in rows:
         report.rows += 1
