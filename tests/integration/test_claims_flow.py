@@ -396,3 +396,35 @@ async def test_two_worker_instances_never_decide_one_claim_twice(world: World) -
         assert approved == 1 and unknown == 60
     finally:
         await second.close()
+
+
+async def test_a_closed_procurement_releases_its_claims_to_the_rules_without_contract(world: World) -> None:
+    from zorg_common.events import ProcurementClosed
+
+    await world.events(
+        ProcurementStarted(
+            agb=GLI_AGB,
+            procurement_id="p-9",
+            policy_id="GLI-2023",
+            sector="GLI",
+            contract_year=2023,
+            route="follow",
+            started_on=dt.date(2022, 10, 1),
+            cause="follow_format",
+        )
+    )
+    await asyncio.sleep(1.5)
+    held = await world.submit(**gli_line("C-1"))
+    assert (await world.decided(held))["hold"] == "contract"
+    await world.events(
+        ProcurementClosed(
+            agb=GLI_AGB,
+            procurement_id="p-9",
+            policy_id="GLI-2023",
+            sector="GLI",
+            contract_year=2023,
+            closed_on=dt.date(2022, 11, 2),
+        )
+    )
+    released = await world.decided(held, "approved")  # no contract: restitution, the provider being eligible
+    assert released["decision_no"] == 2 and released["reasons"] == []
