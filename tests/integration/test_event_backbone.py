@@ -368,3 +368,33 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
             await eventually(lambda: _count_is(pair.consumer.engine, 6))
         assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2, 3, -1, 4, 5]
         assert runs == [("ProviderUpdated", 3), ("BankAccountChanged", 1), ("ProviderUpdated", 2)]
+
+
+async def test_a_database_outage_delays_handling_and_never_dead_letters(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from tests.support import record_applied
+    from zorg_common.consumer import ConsumerSpec
+    from zorg_common.events import TOPIC_PROVIDERS
+
+    outage = {"left": 7}  # more failures than CONSUMER_MAX_ATTEMPTS (3)
+
+    async def flaky(uow: Any, envelope: Any, event: Any) -> None:
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise OperationalError("INSERT ...", {}, ConnectionRefusedError("the database is away"))
+        await record_applied(uow, envelope, event)
+
+    spec = ConsumerSpec(group="test.outage", topics=(TOPIC_PROVIDERS,), handlers={"ProviderUpdated": flaky})
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        await pair.emit(provider_updated("11111111", 1), provider_updated("11111111", 2))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        runner = pair.runner(spec)
+        async with background(relay.run, runner.run):
+            await eventually(lambda: _count_is(pair.consumer.engine, 2), timeout=60)
+            await asyncio.sleep(1)
+        assert outage["left"] == 0
+        assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2]
+        assert await read_topic(kafka.bootstrap, pair.topic + ".dlq", timeout=2) == []

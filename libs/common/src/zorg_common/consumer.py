@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import clock
@@ -59,6 +59,13 @@ class ConsumerSpec:
 
     def handles(self, event_type: str) -> bool:
         return event_type in self.handlers or event_type in self.batch_handlers
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage of the database or the network, which retrying later cures; not a bad message."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError)
 
 
 class PoisonMessage(Exception):
@@ -134,6 +141,7 @@ class ConsumerRunner:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, 10.0)
+        backoff = self.backoff or 0.5
         try:
             while not self._stopping.is_set():
                 assert self._consumer is not None
@@ -143,10 +151,33 @@ class ConsumerRunner:
                 if not batches:
                     continue
                 async with self._batch_lock:
-                    await self.process(batches)
+                    try:
+                        await self.process(batches)
+                    except Exception as exc:
+                        # The database or the broker is away (or something unforeseen): nothing of this
+                        # batch is acknowledged; read it again after a pause. Never a loss.
+                        log.warning(
+                            "consumer %s: batch not handled (%s: %s); retrying in %.1fs",
+                            self.group,
+                            type(exc).__name__,
+                            exc,
+                            backoff,
+                        )
+                        self._rewind(batches)
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._stopping.wait(), backoff)
+                        backoff = min(backoff * 2, 30.0)
+                        continue
+                    backoff = self.backoff or 0.5
                     await self.commit_offsets(batches)
         finally:
             await self._close()
+
+    def _rewind(self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]) -> None:
+        assert self._consumer is not None
+        for tp, records in batches.items():
+            if records and tp in self._consumer.assignment():
+                self._consumer.seek(tp, records[0].offset)
 
     async def _start(self) -> None:
         self._consumer = consumer_for(self.settings, self.group)
@@ -273,6 +304,8 @@ class ConsumerRunner:
                 self._count([item], "duplicate")  # the inbox already has it
                 return
             except Exception as exc:
+                if is_transient(exc):
+                    raise  # not the message's fault: the whole batch waits and is read again
                 error = exc
                 log.warning(
                     "consumer %s: %s %s failed (attempt %d of %d): %s",
