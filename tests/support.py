@@ -94,6 +94,13 @@ async def get_provider(
     return {"agb": agb}
 
 
+@router.get("/database-away")
+async def database_away() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("secret internal detail /srv/app.py SELECT * FROM x")

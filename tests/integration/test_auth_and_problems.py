@@ -118,3 +118,10 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert 'zorg_http_requests_total{method="GET",route="/healthz",service="eligibility",status="200"}' in metrics
     assert (await client.get("/openapi.json")).status_code == 200
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_a_database_outage_is_a_503_with_retry_after(client: httpx.AsyncClient) -> None:
+    response = await client.get("/test/database-away")
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "SELECT" not in response.text and "refused" not in response.text

@@ -25,10 +25,11 @@ from pydantic import ValidationError
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import clock
+from .db import is_transient
 from .events import DLQ_SUFFIX, CloudEvent, Event, topic_name
 from .kafka import consumer_for, producer_for
 from .messaging import inbox
@@ -59,13 +60,6 @@ class ConsumerSpec:
 
     def handles(self, event_type: str) -> bool:
         return event_type in self.handlers or event_type in self.batch_handlers
-
-
-def is_transient(exc: BaseException) -> bool:
-    """An outage of the database or the network, which retrying later cures; not a bad message."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError)
 
 
 class PoisonMessage(Exception):

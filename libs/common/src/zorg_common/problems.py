@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .db import is_transient
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -151,6 +153,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):  # the database is away: say so, and when to come back
+            log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+            return problem_response(
+                503,
+                "Service unavailable",
+                "The service cannot reach its database; nothing was changed. Try again shortly.",
+                "unavailable",
+                headers={"Retry-After": "5"},
+            )
         # The client learns nothing internal; the log has the whole story.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
