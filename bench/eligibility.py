@@ -139,6 +139,14 @@ async def run_load(base: str, token: str, rate: float, seconds: float) -> tuple[
     return latencies, errors, elapsed
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (from /proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(f) for f in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -158,7 +166,10 @@ def main() -> None:
     ):
         port = free_port()
         with server(url, bootstrap, port):
+            busy_before, wall_before = _busy_seconds(), time.perf_counter()
             latencies, errors, elapsed = asyncio.run(run_load(f"http://127.0.0.1:{port}", token, args.rate, seconds))
+            wall = time.perf_counter() - wall_before
+            busy = (_busy_seconds() - busy_before) / (wall * (os.cpu_count() or 1))
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print("\nbench/eligibility.py: POST /evaluations, PostgreSQL, one API process with its relay")
     print(f"  offered      {args.rate:8.0f} req/s for {seconds:.0f} s ({len(latencies)} requests)")
@@ -168,6 +179,10 @@ def main() -> None:
     print(f"  latency p99  {p99:8.2f} ms   (target < {TARGET_P99_MS:.0f} ms: {verdict})")
     print(f"  latency max  {max(latencies):8.2f} ms, mean {statistics.fmean(latencies):.2f} ms")
     print(f"  errors       {errors:8d}       (target 0: {'met' if errors == 0 else 'NOT met'})")
+    print(
+        f"  machine      {busy:8.0%} of all cores busy during the load, this run included "
+        "(figures compare only when nothing else runs)"
+    )
     if errors:
         raise SystemExit(1)
 
