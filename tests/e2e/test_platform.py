@@ -82,6 +82,8 @@ def test_zorg_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
                 timeout=10,
             )
             assert listed.status_code == 200 and listed.json()["total"] == 24
+            if run == 1:
+                _claims_demo_reaches_its_outcomes(SERVICES["claims"] + offset)
         finally:
             output = _stop_platform(proc, lines)
         assert proc.returncode == 0, output
@@ -144,3 +146,35 @@ async def test_two_relay_processes_send_every_event_once_in_key_order(
         for message in sorted(messages, key=lambda m: (m.partition, m.offset)):
             per_key[message.key].append(int(message.value.split(b'"version":')[1].split(b",")[0]))
         assert all(versions == list(range(1, 41)) for versions in per_key.values()), per_key
+
+
+CLAIMS_DEMO_REASONS = {
+    "TARIFF_CAPPED",
+    "PRESTATION_LIMIT_EXCEEDED",
+    "DUPLICATE",
+    "PROVIDER_UNKNOWN",
+    "PROGRAMME_NOT_RECOGNISED",
+    "PROGRAMME_DURATION_EXCEEDED",
+    "PRESTATION_INVALID_FOR_PHASE",
+    "PROVIDER_NOT_ELIGIBLE",
+    "NON_CONTRACTED_RATE",
+    "PRESTATION_INVALID_FOR_DATE",
+    "AUTHORISATION_REQUIRED",
+    "SUBMISSION_DEADLINE_PASSED",
+}
+
+
+def _claims_demo_reaches_its_outcomes(port: int) -> None:
+    token = subprocess.run([*ZORG, "token", "--scope", "claims:read"], capture_output=True, text=True).stdout.strip()
+    deadline = time.monotonic() + 60
+    while True:
+        items = httpx.get(
+            f"http://127.0.0.1:{port}/claims?page_size=200", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ).json()["items"]
+        if items and all(c["status"] != "received" for c in items):
+            break
+        assert time.monotonic() < deadline, f"claims not decided: {[c['status'] for c in items]}"
+        time.sleep(0.5)
+    assert len(items) == 14
+    assert {c["status"] for c in items} == {"approved", "partially_approved", "rejected"}
+    assert {r for c in items for r in c["reasons"]} == CLAIMS_DEMO_REASONS

@@ -5,6 +5,7 @@ from zorg_common.service import ServiceSpec
 from .adapters.orm import metadata
 from .entrypoints.api import authorisations_router, claims_router
 from .entrypoints.consumers import ADJUDICATION, read_model_consumer
+from .entrypoints.demo import load_demo
 from .entrypoints.importer import claims_cli
 from .settings import ClaimsSettings
 
@@ -17,6 +18,7 @@ SPEC = ServiceSpec(
     routers=(claims_router, authorisations_router),
     consumers=(ADJUDICATION, read_model_consumer()),
     cli=claims_cli,
+    demo=load_demo,
     topics=("zorg.providers", "zorg.contracts", "zorg.claims"),
     demo_order=40,
     title="Zorginkoop claims",

@@ -1,0 +1,112 @@
+"""Demo data for `make run`: claim lines that reach the outcomes and reasons, with dates relative to today."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from zorg_common import clock
+
+from ..domain.calendar import add_months
+
+log = logging.getLogger(__name__)
+
+# Providers of the eligibility demo (services/eligibility/.../demo.py).
+CARE_GROUP, COACH, COACH_NO_KVK = "40000001", "40000003", "40000010"
+GGZ_PRACTICE, UNKNOWN = "40000030", "49999999"
+
+
+def demo_lines(today: dt.date) -> list[dict[str, Any]]:
+    month_ago = today - dt.timedelta(days=30)
+    start = add_months(month_ago, -2)  # a programme started three months ago: in its treatment phase
+    old_start = add_months(today, -25)  # a programme that ended last month
+
+    def gli(reference: str, agb: str = COACH, **changes: Any) -> dict[str, Any]:
+        return {
+            "provider_reference": reference,
+            "agb": agb,
+            "bsn": "111222333",
+            "sector": "GLI",
+            "prestation_code": "GLI-TREATMENT-Q",
+            "service_date": month_ago.isoformat(),
+            "quantity": 1,
+            "claimed_cents": 19380,
+            "programme": "Cool",
+            "programme_start": start.isoformat(),
+            **changes,
+        }
+
+    def ggz(reference: str, **changes: Any) -> dict[str, Any]:
+        return {
+            "provider_reference": reference,
+            "agb": GGZ_PRACTICE,
+            "bsn": "123456782",
+            "sector": "GGZ",
+            "prestation_code": "CO0172",
+            "service_date": month_ago.isoformat(),
+            "quantity": 2,
+            "claimed_cents": 6000,
+            "diagnosis_code": "F41",
+            **changes,
+        }
+
+    return [
+        gli("DEMO-1"),  # restitution at the maximum tariff: approved
+        gli("DEMO-2", bsn="100000009", claimed_cents=25000),  # TARIFF_CAPPED: partially approved
+        gli("DEMO-3", prestation_code="GLI-INTAKE", claimed_cents=8193, bsn="100000010"),
+        gli(
+            "DEMO-4",
+            prestation_code="GLI-INTAKE",
+            claimed_cents=8193,
+            bsn="100000010",
+            service_date=(month_ago + dt.timedelta(days=1)).isoformat(),
+        ),  # PRESTATION_LIMIT_EXCEEDED
+        gli("DEMO-5", bsn="111222333"),  # DUPLICATE of DEMO-1
+        gli("DEMO-6", agb=UNKNOWN),  # PROVIDER_UNKNOWN
+        gli("DEMO-7", programme="Eigen beweegprogramma", bsn="100000022"),  # PROGRAMME_NOT_RECOGNISED
+        gli(
+            "DEMO-8",
+            programme_start=old_start.isoformat(),
+            bsn="100000034",
+            prestation_code="GLI-MAINTENANCE-Q",
+            claimed_cents=9829,
+        ),  # PROGRAMME_DURATION_EXCEEDED
+        gli("DEMO-9", prestation_code="GLI-MAINTENANCE-Q", claimed_cents=9829, bsn="100000046"),  # wrong phase
+        gli("DEMO-10", agb=COACH_NO_KVK, bsn="100000058"),  # PROVIDER_NOT_ELIGIBLE (no contract either)
+        ggz("DEMO-11"),  # NON_CONTRACTED_RATE, 75%
+        ggz("DEMO-12", prestation_code="DBC-BASIS-KORT", claimed_cents=48000, quantity=1),  # DBC after 2021
+        ggz("DEMO-13", referral=True, bsn="100000071", privacy_statement=True),  # AUTHORISATION_REQUIRED
+        ggz(
+            "DEMO-14",
+            service_date="2021-03-01",
+            opening_date="2021-03-01",
+            prestation_code="DBC-BASIS-KORT",
+            claimed_cents=48000,
+            quantity=1,
+            bsn="100000083",
+        ),  # SUBMISSION_DEADLINE_PASSED
+    ]
+
+
+async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
+    headers = {"Authorization": f"Bearer {token('claims:write', 'claims:read')}"}
+    await asyncio.sleep(3)  # the read models take in the providers the eligibility demo just registered
+    lines = demo_lines(clock.today())
+    # Refused at the door: a BSN that fails the elfproef and a service date in the future.
+    lines += [
+        {**lines[0], "provider_reference": "DEMO-BAD-1", "bsn": "123456789"},
+        {
+            **lines[0],
+            "provider_reference": "DEMO-BAD-2",
+            "service_date": (clock.today() + dt.timedelta(days=3)).isoformat(),
+        },
+    ]
+    response = await client.post("/claims/batch", json={"lines": lines}, headers=headers)
+    response.raise_for_status()
+    body = response.json()
+    log.info("demo: %d claim lines taken, %d refused at the door", len(body["accepted"]), len(body["refused"]))
