@@ -266,5 +266,6 @@ def policies() -> dict[str, Policy]:
 
 def policy_for(sector: str, year: int, available: dict[str, Policy] | None = None) -> Policy | None:
     """The sector's policy for ``year``, else its latest earlier policy (DOMAIN.md, Claims)."""
-    candidates = [p for p in (available or policies()).values() if p.sector == sector and p.contract_year <= year]
+    pool = available if available is not None else policies()
+    candidates = [p for p in pool.values() if p.sector == sector and p.contract_year <= year]
     return max(candidates, key=lambda p: p.contract_year, default=None)

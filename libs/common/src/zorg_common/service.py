@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Loads a service's demo data through its HTTP API: (client with base URL, token factory).
 DemoLoader = Callable[[httpx.AsyncClient, Callable[..., str]], Awaitable[None]]
+#: A service's own background work (a retry loop, a listener): runs until the event is set.
+Worker = Callable[["Runtime", asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,15 @@ class ServiceSpec:
     migrations: str  # the package holding the Alembic environment, e.g. "zorg_claims.migrations"
     routers: Sequence[APIRouter] = ()
     consumers: Sequence[ConsumerSpec] = ()
+    #: Run wherever the consumers run: inside `zorg serve` (ZORG_RUN_WORKERS) or in `zorg worker`.
+    workers: Sequence[Worker] = ()
     topics: Sequence[str] = TOPICS
     demo: DemoLoader | None = None
     demo_order: int = 100  # lower loads first (providers before contracts before claims)
     cli: click.Group | None = None
     title: str = ""
     description: str = ""
+    #: ``{"ports": {"SETTING": port}}``: other ports the service listens on (`zorg up` offsets them).
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +70,9 @@ class Runtime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop_workers = asyncio.Event()
+        #: A service's own per-process objects, shared by its routes and workers (like ``app.state``).
+        self.state: dict[str, Any] = {}
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(
@@ -88,8 +96,12 @@ class Runtime:
         if relay:
             self.relay = OutboxRelay(self.settings, self.engine, self.sessions, name=self.spec.name)
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay"))
-        if consumers and not self.spec.consumers:
+        if consumers and not (self.spec.consumers or self.spec.workers):
             log.info("%s has no consumers; nothing to consume", self.spec.name)
+        if consumers:
+            for work in self.spec.workers:
+                name = f"{self.spec.name}-{getattr(work, '__name__', 'worker')}"
+                self._tasks.append(asyncio.create_task(work(self, self._stop_workers), name=name))
         if consumers:
             for spec in self.spec.consumers:
                 runner = ConsumerRunner(
@@ -99,6 +111,7 @@ class Runtime:
                 self._tasks.append(asyncio.create_task(runner.run(), name=f"{self.spec.name}-{spec.group}"))
 
     async def stop_workers(self) -> None:
+        self._stop_workers.set()
         if self.relay is not None:
             self.relay.stop()
         for runner in self.consumers:

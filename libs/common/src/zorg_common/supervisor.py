@@ -52,6 +52,12 @@ class Platform:
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{self.broker_port}"
             env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # the bundled broker lacks it
         env.pop("DATABASE_URL", None)  # one URL cannot serve four services: each its own SQLite file
+        for spec in self.specs.values():
+            # Where the services find each other (e.g. ELIGIBILITY_URL for contracting), and the other
+            # ports a service listens on (e.g. SMTP_PORT), moved with --port-offset.
+            env[f"{spec.name.upper()}_URL"] = f"http://127.0.0.1:{self._port(spec)}"
+            for setting, port in spec.extra.get("ports", {}).items():
+                env[setting] = str(port + self.port_offset)
         return env
 
     def _port(self, spec: ServiceSpec) -> int:
