@@ -3,6 +3,8 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
+from .entrypoints import contracts, follow_formats, invitations, negotiations
+from .entrypoints.demo import load_demo
 from .settings import ContractingSettings
 
 SPEC = ServiceSpec(
@@ -11,8 +13,18 @@ SPEC = ServiceSpec(
     settings_cls=ContractingSettings,
     metadata=metadata,
     migrations="zorg_contracting.migrations",
+    routers=(
+        follow_formats.router,
+        negotiations.router,
+        invitations.router,
+        contracts.router,
+        contracts.procurements_router,
+    ),
+    workers=(follow_formats.intake_worker,),
     topics=("zorg.providers", "zorg.contracts"),
+    demo=load_demo,
     demo_order=20,
+    extra={"ports": {"SMTP_PORT": ContractingSettings.model_fields["SMTP_PORT"].default}},
     title="Zorginkoop contracting",
     description="Follow-format e-mails, offer negotiations, digital contracting and the contract lifecycle.",
 )

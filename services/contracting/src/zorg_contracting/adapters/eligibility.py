@@ -1,0 +1,117 @@
+"""The eligibility service over HTTP (httpx): timeouts, retries, and a clear 'unavailable' for our outages."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from zorg_common.auth import issue_token
+
+from ..domain.intake import EligibilityAnswer, FailedCriterion
+from ..settings import ContractingSettings
+
+log = logging.getLogger(__name__)
+
+
+class EligibilityUnavailable(Exception):
+    """Eligibility could not be reached, timed out or answered 5xx: try again later."""
+
+
+class EligibilityClient:
+    """Calls with a service token (scope providers:read); ``http`` may be given (tests: an ASGI app)."""
+
+    def __init__(self, settings: ContractingSettings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(
+            base_url=settings.ELIGIBILITY_URL,
+            timeout=settings.ELIGIBILITY_TIMEOUT_S,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+        self._owns_http = http is None
+        self._token: tuple[str, float] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None or self._token[1] < time.monotonic():
+            token = issue_token(self.settings, ["providers:read"], subject="contracting", ttl=dt.timedelta(hours=1))
+            self._token = (token, time.monotonic() + 3000)
+        return {"Authorization": f"Bearer {self._token[0]}"}
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        tries = self.settings.ELIGIBILITY_RETRIES + 1
+        last: str = ""
+        for attempt in range(tries):
+            try:
+                response = await self.http.request(method, path, headers=self._headers(), **kw)
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    return response
+                last = f"HTTP {response.status_code}"
+            if attempt + 1 < tries:
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise EligibilityUnavailable(f"{method} {path}: {last}")
+
+    async def answer(self, agb: str, policy_id: str) -> EligibilityAnswer:
+        """Evaluate the provider under the policy, and read its name and KvK number from the register."""
+        answers = await asyncio.gather(
+            self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id}),
+            self._call("GET", f"/providers/{agb}"),
+            return_exceptions=True,
+        )
+        evaluation, provider = answers
+        if isinstance(evaluation, BaseException):
+            raise evaluation
+        if isinstance(provider, BaseException):
+            raise provider
+        if evaluation.status_code == 404:
+            return EligibilityAnswer(known=False)
+        if evaluation.status_code != 201:
+            status = evaluation.status_code
+            raise EligibilityUnavailable(f"POST /evaluations answered {status}: {evaluation.text[:200]}")
+        body = evaluation.json()
+        register = provider.json() if provider.status_code == 200 else {}
+        return EligibilityAnswer(
+            known=True,
+            eligible=bool(body["eligible"]),
+            route=body.get("route"),
+            failed=tuple(
+                FailedCriterion(c["code"], c["verdict"], c.get("text_nl", ""))
+                for c in body.get("criteria", [])
+                if c.get("blocking") and c.get("verdict") != "pass"
+            ),
+            warnings=tuple(body.get("warnings", [])),
+            register_name=register.get("name"),
+            register_kvk=register.get("kvk"),
+        )
+
+    async def evaluate(self, agb: str, policy_id: str) -> dict[str, Any]:
+        response = await self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id})
+        if response.status_code != 201:
+            raise EligibilityUnavailable(f"POST /evaluations answered {response.status_code}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def providers(self, sector: str) -> AsyncIterator[dict[str, Any]]:
+        """Every provider of the sector in the register, page by page."""
+        page = 1
+        while True:
+            response = await self._call("GET", "/providers", params={"sector": sector, "page": page, "page_size": 200})
+            if response.status_code != 200:
+                raise EligibilityUnavailable(f"GET /providers answered {response.status_code}")
+            body = response.json()
+            for item in body["items"]:
+                yield item
+            if page * body["page_size"] >= body["total"] or not body["items"]:
+                return
+            page += 1

@@ -1,0 +1,209 @@
+"""HTTP routes of offer negotiations: open, offers and counter-offers, accept, deadline extension."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from zorg_common.app import UowDep
+from zorg_common.auth import Forbidden, Principal
+from zorg_common.identifiers import Agb
+from zorg_common.paging import Page, PageDep
+from zorg_common.policy import policies
+from zorg_common.problems import BadInput
+
+from ..adapters.orm import negotiations
+from ..domain.negotiation import Kpi, Offer, check_offer
+from ..service_layer import negotiations as uc
+from .common import ReadContracts, WriteContracts, WriteOrPortal, as_problems, own_only, policy_or_bad_input
+from .schemas import KpiIn, TariffIn
+
+router = APIRouter(prefix="/negotiations", tags=["negotiations"])
+IdPath = Annotated[str, Path(max_length=36)]
+PartyName = Literal["insurer", "provider"]
+
+
+class OpenIn(BaseModel):
+    agb: Agb
+    policy_id: str
+
+
+class OfferIn(BaseModel):
+    party: PartyName
+    tariffs: list[TariffIn] = Field(min_length=1, max_length=200)
+    ceiling_cents: int | None = Field(default=None, gt=0)
+    kpis: list[KpiIn] = Field(default_factory=list, max_length=50)
+
+
+class AcceptIn(BaseModel):
+    party: PartyName
+
+
+class ExtensionIn(BaseModel):
+    until: dt.date
+
+
+class RoundOut(BaseModel):
+    n: int
+    party: str
+    tariffs: list[TariffIn]
+    ceiling_cents: int | None
+    kpis: list[KpiIn]
+    offered_by: str
+    offered_at: dt.datetime
+
+
+class NegotiationOut(BaseModel):
+    id: str
+    agb: str
+    policy_id: str
+    state: Literal["open", "agreed", "signed", "closed"]
+    procurement_id: str
+    contract_id: str | None
+    deadline: dt.date
+    deadline_extended_until: dt.date | None
+    opened_by: str
+    opened_at: dt.datetime
+    rounds: list[RoundOut]
+
+
+def _party_allowed(principal: Principal, party: str) -> None:
+    """A portal token speaks for the provider only; staff for the insurer (or on the provider's behalf)."""
+    if principal.is_portal and party != "provider":
+        raise Forbidden("a provider-portal token may act only as party 'provider'")
+
+
+async def _out(uow: Any, negotiation_id: str) -> NegotiationOut:
+    row, _, rounds = await uc.load(uow, negotiation_id)
+    return NegotiationOut(
+        id=row.id,
+        agb=row.agb,
+        policy_id=row.policy_id,
+        state=row.state,
+        procurement_id=row.procurement_id,
+        contract_id=row.contract_id,
+        deadline=policies()[row.policy_id].calendar.contracting_deadline,
+        deadline_extended_until=row.deadline_extended_until,
+        opened_by=row.opened_by,
+        opened_at=row.opened_at,
+        rounds=[
+            RoundOut(
+                n=r.n,
+                party=r.party,
+                tariffs=[TariffIn(**t) for t in r.tariffs],
+                ceiling_cents=r.ceiling_cents,
+                kpis=[KpiIn(**k) for k in r.kpis],
+                offered_by=r.offered_by,
+                offered_at=r.offered_at,
+            )
+            for r in rounds
+        ],
+    )
+
+
+async def _visible(uow: Any, negotiation_id: str, principal: Principal) -> Any:
+    with as_problems():
+        row, _, _ = await uc.load(uow, negotiation_id)
+    if principal.is_portal:
+        own_only(principal, row.agb)
+    return row
+
+
+@router.post(
+    "", status_code=201, summary="Open a negotiation with a (large) institution", response_model=NegotiationOut
+)
+async def open_negotiation(body: OpenIn, uow: UowDep, principal: WriteContracts) -> NegotiationOut:
+    policy = policy_or_bad_input(body.policy_id)
+    with as_problems("policy_id"):
+        negotiation_id = await uc.open_negotiation(uow, body.agb, policy, principal.subject)
+    await uow.commit()
+    return await _out(uow, negotiation_id)
+
+
+@router.get("", summary="Negotiations; a portal token sees only its own", response_model=Page[NegotiationOut])
+async def list_negotiations(
+    uow: UowDep,
+    principal: ReadContracts,
+    paging: PageDep,
+    agb: Annotated[str | None, Query(pattern=r"^\d{8}$")] = None,
+    policy_id: Annotated[str | None, Query(max_length=20)] = None,
+    state: Annotated[Literal["open", "agreed", "signed", "closed"] | None, Query()] = None,
+) -> Page[NegotiationOut]:
+    if principal.is_portal:
+        agb = principal.agb
+    where = []
+    if agb:
+        where.append(negotiations.c.agb == agb)
+    if policy_id:
+        where.append(negotiations.c.policy_id == policy_id)
+    if state:
+        where.append(negotiations.c.state == state)
+    total = await uow.session.scalar(select(func.count()).select_from(negotiations).where(*where))
+    ids = await uow.session.scalars(
+        select(negotiations.c.id)
+        .where(*where)
+        .order_by(negotiations.c.opened_at.desc(), negotiations.c.id)
+        .offset(paging.offset)
+        .limit(paging.page_size)
+    )
+    items = [await _out(uow, i) for i in ids.all()]
+    return Page(items=items, page=paging.page, page_size=paging.page_size, total=total or 0)
+
+
+@router.get("/{negotiation_id}", summary="A negotiation: its rounds, state and contract", response_model=NegotiationOut)
+async def get_negotiation(negotiation_id: IdPath, uow: UowDep, principal: ReadContracts) -> NegotiationOut:
+    await _visible(uow, negotiation_id, principal)
+    return await _out(uow, negotiation_id)
+
+
+@router.post(
+    "/{negotiation_id}/offers", status_code=201, summary="An offer or counter-offer", response_model=NegotiationOut
+)
+async def post_offer(negotiation_id: IdPath, body: OfferIn, uow: UowDep, principal: WriteOrPortal) -> NegotiationOut:
+    row = await _visible(uow, negotiation_id, principal)
+    _party_allowed(principal, body.party)
+    offer = Offer(
+        party=body.party,
+        tariffs=tuple((t.prestation_code, t.amount_cents) for t in body.tariffs),
+        ceiling_cents=body.ceiling_cents,
+        kpis=tuple(Kpi(k.code, k.description, k.incentive_pct) for k in body.kpis),
+    )
+    problems = check_offer(offer, policies()[row.policy_id])
+    if problems:
+        raise BadInput([(p.field, p.message) for p in problems])
+    with as_problems():
+        await uc.make_offer(uow, negotiation_id, offer, principal.subject)
+    await uow.commit()
+    return await _out(uow, negotiation_id)
+
+
+@router.post(
+    "/{negotiation_id}/accept",
+    summary="Accept the other side's latest offer: a contract to sign",
+    response_model=NegotiationOut,
+)
+async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, principal: WriteOrPortal) -> NegotiationOut:
+    row = await _visible(uow, negotiation_id, principal)
+    _party_allowed(principal, body.party)
+    with as_problems():
+        await uc.accept(uow, negotiation_id, body.party, policies()[row.policy_id], principal.subject)
+    await uow.commit()
+    return await _out(uow, negotiation_id)
+
+
+@router.post(
+    "/{negotiation_id}/deadline-extension",
+    summary="Extend the signing deadline of this negotiation",
+    response_model=NegotiationOut,
+)
+async def extend(negotiation_id: IdPath, body: ExtensionIn, uow: UowDep, _: WriteContracts) -> NegotiationOut:
+    with as_problems():
+        row, _model, _rounds = await uc.load(uow, negotiation_id)
+    with as_problems("until"):
+        await uc.extend_deadline(uow, negotiation_id, body.until, policies()[row.policy_id])
+    await uow.commit()
+    return await _out(uow, negotiation_id)

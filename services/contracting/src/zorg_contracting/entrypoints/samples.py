@@ -1,0 +1,118 @@
+"""Follow-format e-mails for the demo, the tests and the benchmark: an .xlsx, a .csv or body lines."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import openpyxl  # type: ignore[import-untyped]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+GLI_TARIFFS: list[tuple[str, str, str]] = [
+    ("GLI-INTAKE", "Intake", "€ 81,93"),
+    ("GLI-TREATMENT-Q", "Behandelfase, per kwartaal", "€ 193,80"),
+    ("GLI-MAINTENANCE-Q", "Onderhoudsfase, per kwartaal", "€ 98,29"),
+]
+
+
+def format_fields(
+    agb: str,
+    name: str,
+    kvk: str,
+    *,
+    contact: str | None = "contracten@zorggroep.example",
+    uzovi: str = "3358",
+    sector: str = "GLI",
+    start: str = "01-01-2023",
+    end: str = "31-12-2023",
+    programmes: str = "Cool, SLIMMER",
+    signed_on: str = "03-10-2022",
+    signatory: str = "A. de Boer, bestuurder",
+) -> list[tuple[str, str | None]]:
+    return [
+        ("AGB-code", agb),
+        ("KvK-nummer", kvk),
+        ("Naam", name),
+        ("E-mail contactpersoon", contact),
+        ("Preferente verzekeraar", "Zilveren Kruis"),
+        ("UZOVI preferente verzekeraar", uzovi),
+        ("Sector", sector),
+        ("Ingangsdatum", start),
+        ("Einddatum", end),
+        ("Programma's", programmes),
+        ("Datum ondertekening preferente verzekeraar", signed_on),
+        ("Ondertekenaar", signatory),
+    ]
+
+
+def xlsx_bytes(
+    fields: Sequence[tuple[str, object]],
+    tariffs: Sequence[tuple[object, object, object]],
+    *,
+    formula: str | None = None,
+) -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Volgformat"
+    for label, value in fields:
+        sheet.append([label, value])
+    sheet.append([])
+    sheet.append(["Prestatiecode", "Omschrijving", "Tarief"])
+    for row in tariffs:
+        sheet.append(list(row))
+    if formula:
+        sheet.append(["GLI-TOTAAL", "Totaal", formula])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def csv_bytes(
+    fields: Sequence[tuple[str, object]], tariffs: Sequence[tuple[object, object, object]], *, encoding: str = "utf-8"
+) -> bytes:
+    lines = [f"{label};{'' if value is None else value}" for label, value in fields]
+    lines += ["", "Prestatiecode;Omschrijving;Tarief"]
+    lines += [";".join("" if c is None else str(c) for c in row) for row in tariffs]
+    return ("\r\n".join(lines) + "\r\n").encode(encoding)
+
+
+def body_text(fields: Sequence[tuple[str, object]], tariffs: Sequence[tuple[object, object, object]]) -> str:
+    lines = [f"{label}: {'' if value is None else value}" for label, value in fields]
+    lines += [f"Tarief {code}: {amount}" for code, _, amount in tariffs]
+    return "Geachte heer/mevrouw,\n\nHierbij ons volgformat.\n\n" + "\n".join(lines) + "\n\nMet vriendelijke groet\n"
+
+
+def mail(
+    *,
+    sender: str | None = "info@zorggroep.example",
+    subject: str = "Volgformat GLI 2023",
+    body: str = "Geachte heer/mevrouw,\n\nIn de bijlage ons ingevulde volgformat.\n\nMet vriendelijke groet\n",
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    message_id: str | None = "auto",
+) -> bytes:
+    """An e-mail to the contracts mailbox; ``message_id=None`` leaves the header out."""
+    message = EmailMessage()
+    if sender:
+        message["From"] = sender
+    message["To"] = "zorg.overeenkomsten@zorginkoop.example"
+    message["Subject"] = subject
+    if message_id == "auto":
+        message["Message-ID"] = make_msgid(domain="zorggroep.example")
+    elif message_id:
+        message["Message-ID"] = message_id
+    message["Date"] = "Mon, 03 Oct 2022 10:00:00 +0200"
+    message.set_content(body)
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/", 1)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()
+
+
+def xlsx_mail(agb: str, name: str, kvk: str, *, message_id: str | None = "auto", **fields: str | None) -> bytes:
+    data = xlsx_bytes(format_fields(agb, name, kvk, **fields), GLI_TARIFFS)  # type: ignore[arg-type]
+    return mail(
+        subject=f"Volgformat GLI 2023 {name}", attachments=[("volgformat.xlsx", XLSX, data)], message_id=message_id
+    )

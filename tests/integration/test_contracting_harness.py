@@ -1,0 +1,139 @@
+"""The contracting service on PostgreSQL with the real eligibility service (in process) and the broker.
+
+Shared by the test_contracting_* modules (they import its fixtures); its own test checks the wiring.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Kafka, eventually
+from tests.integration.backbone import read_topic, settings_for
+from tests.support import running_app
+from zorg_common.auth import issue_token
+from zorg_common.broker import free_port, port_open
+from zorg_common.events import TOPIC_CONTRACTS
+from zorg_common.migrations import upgrade
+from zorg_contracting.adapters.eligibility import EligibilityClient
+from zorg_contracting.service import SPEC as CONTRACTING
+from zorg_contracting.service_layer.pipeline import Pipeline
+from zorg_contracting.settings import ContractingSettings
+from zorg_eligibility.entrypoints.demo import load_demo
+from zorg_eligibility.service import SPEC as ELIGIBILITY
+from zorg_eligibility.settings import EligibilitySettings
+
+pytestmark = pytest.mark.integration
+MAIL = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
+
+
+@dataclass
+class Contracting:
+    client: httpx.AsyncClient
+    eligibility: httpx.AsyncClient
+    settings: ContractingSettings
+    kafka: Kafka
+
+    @property
+    def pipeline(self) -> Pipeline:
+        pipeline: Pipeline = self.client.app.state.contracting  # type: ignore[attr-defined]
+        return pipeline
+
+    def auth(self, *scopes: str, agb: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(self.settings, scopes, agb=agb, subject='tester')}"}
+
+    @property
+    def staff(self) -> dict[str, str]:
+        return self.auth("contracts:read", "contracts:write")
+
+    async def post_mail(self, raw: bytes) -> dict[str, Any]:
+        response = await self.client.post(
+            "/follow-formats", content=raw, headers={**self.staff, "Content-Type": "message/rfc822"}
+        )
+        assert response.status_code == 202, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def intake(self, intake_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/follow-formats/{intake_id}", headers=self.staff)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def events(self, n: int, timeout: float = 45) -> list[dict[str, Any]]:
+        """The first ``n`` or more events on zorg.contracts, in order per provider."""
+        topic = self.settings.KAFKA_TOPIC_PREFIX + TOPIC_CONTRACTS
+
+        async def enough() -> list[Any] | None:
+            found = await read_topic(self.kafka.bootstrap, topic, timeout=3)
+            return found if len(found) >= n else None
+
+        messages = await eventually(enough, timeout=timeout, interval=0.5)
+        return [json.loads(m.value) for m in sorted(messages, key=lambda m: (m.partition, m.offset))]
+
+
+def contracting_settings(url: str, kafka: Kafka, prefix: str, **overrides: Any) -> ContractingSettings:
+    base: dict[str, Any] = dict(
+        SMTP_PORT=free_port(), ATTACHMENT_MAX_BYTES=20_000, INTAKE_RETRY_BACKOFF_S=0.2, INTAKE_RETRY_MAX_S=1.0
+    )
+    base.update(overrides)
+    settings: ContractingSettings = settings_for(ContractingSettings, url, kafka, prefix, **base)
+    return settings
+
+
+@pytest.fixture
+async def eligibility(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real eligibility app (no relay needed here) with the demo providers registered."""
+    url = make_pg_url()
+    upgrade(ELIGIBILITY.migrations, url)
+    settings = settings_for(EligibilitySettings, url, kafka, topic_prefix)
+    async with running_app(ELIGIBILITY, settings, workers=False) as client:
+
+        def token(*scopes: str, agb: str | None = None) -> str:
+            return issue_token(settings, scopes, agb=agb, subject="test-demo")
+
+        await load_demo(client, token)
+        yield client
+
+
+@pytest.fixture
+async def contracting(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str, eligibility: httpx.AsyncClient
+) -> AsyncIterator[Contracting]:
+    url = make_pg_url()
+    upgrade(CONTRACTING.migrations, url)
+    settings = contracting_settings(url, kafka, topic_prefix)
+    async with running_app(CONTRACTING, settings) as client:
+        pipeline: Pipeline = client.app.state.contracting  # type: ignore[attr-defined]
+        await pipeline.eligibility.close()
+        pipeline.eligibility = EligibilityClient(settings, http=eligibility)
+        if settings.SMTP_ENABLED:  # the worker starts the SMTP listener just after the app
+            await eventually(lambda: listening(settings.SMTP_PORT), timeout=30)
+        yield Contracting(client, eligibility, settings, kafka)
+
+
+async def test_the_service_is_ready_and_documents_its_routes(contracting: Contracting) -> None:
+    ready = await contracting.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    paths = (await contracting.client.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/follow-formats",
+        "/negotiations/{negotiation_id}/accept",
+        "/invitations",
+        "/contracts/{contract_id}/sign",
+    ):
+        assert path in paths
+    assert (await contracting.client.get("/contracts")).status_code == 401
+    assert (await contracting.client.get("/contracts", headers=contracting.auth("claims:read"))).status_code == 403
+
+
+async def listening(port: int) -> bool:
+    return port_open("127.0.0.1", port)
