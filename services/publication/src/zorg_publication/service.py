@@ -3,6 +3,10 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
+from .entrypoints.api import listings_router
+from .entrypoints.cli import publication_cli
+from .entrypoints.consumers import LISTING_CONSUMER
+from .entrypoints.page import page_router
 from .settings import PublicationSettings
 
 SPEC = ServiceSpec(
@@ -11,6 +15,9 @@ SPEC = ServiceSpec(
     settings_cls=PublicationSettings,
     metadata=metadata,
     migrations="zorg_publication.migrations",
+    routers=(listings_router, page_router),
+    consumers=(LISTING_CONSUMER,),
+    cli=publication_cli,
     topics=("zorg.providers", "zorg.contracts"),
     demo_order=30,
     title="Zorginkoop publication",
