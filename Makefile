@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PACKAGES := -e 'libs/common[embedded]' -e services/eligibility -e services/contracting -e services/claims -e services/publication
 STAMP  := $(VENV)/.installed
+BROWSER := /usr/bin/chromium
 
 .PHONY: run test lint bench install migrate clean
 
@@ -16,13 +17,23 @@ $(STAMP): libs/common/pyproject.toml services/*/pyproject.toml requirements-dev.
 
 install: $(STAMP)
 
+# The publication page's browser test drives Debian's Chromium (no browser is downloaded).
+$(BROWSER):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+		echo "the browser test needs Debian's chromium: sudo apt-get install --no-install-recommends chromium"; \
+		exit 1; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/zorg up
 
 migrate: $(STAMP)
 	$(BIN)/zorg migrate
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -93,9 +93,27 @@ def demo_lines(today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
+async def _read_models_caught_up(client: httpx.AsyncClient, timeout: float = 60.0) -> None:
+    """Wait until the read models have taken in what the other demos just sent (consumer lag 0 twice)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    quiet = 0
+    while quiet < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.5)
+        lags = [
+            float(line.rsplit(" ", 1)[1])
+            for line in (await client.get("/metrics")).text.splitlines()
+            if line.startswith("zorg_consumer_lag{")
+            and 'claims.read-models"' in line
+            and "zorg.providers" in line
+        ]
+        quiet = quiet + 1 if lags and sum(lags) == 0 else 0
+    if quiet < 2:
+        log.warning("demo: the read models had not caught up after %.0f s; claims may meet unknown providers", timeout)
+
+
 async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
     headers = {"Authorization": f"Bearer {token('claims:write', 'claims:read')}"}
-    await asyncio.sleep(3)  # the read models take in the providers the eligibility demo just registered
+    await _read_models_caught_up(client)
     lines = demo_lines(clock.today())
     # Refused at the door: a BSN that fails the elfproef and a service date in the future.
     lines += [
