@@ -30,7 +30,7 @@ ZORG = [sys.executable, "-m", "zorg_common.cli"]
 def _free_offset() -> int:
     for _ in range(50):
         offset = random.randrange(20_000, 40_000, 10)
-        if not any(port_open("127.0.0.1", port + offset) for port in SERVICES.values()):
+        if not any(port_open("127.0.0.1", port + offset) for port in (*SERVICES.values(), 2525)):
             return offset
     raise RuntimeError("no free ports")
 
