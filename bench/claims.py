@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-import httpx
+from _harness import serve
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from zorg_common.auth import issue_token
@@ -89,32 +87,17 @@ async def seed(url: str) -> None:
 
 @contextlib.contextmanager
 def server(url: str, bootstrap: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(
-        os.environ,
-        CLAIMS_DATABASE_URL=url,
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        ZORG_TODAY=TODAY,
-        KAFKA_TOPIC_PREFIX=f"bench{port}.",
-        LOG_LEVEL="WARNING",
-        KAFKA_TOPIC_PARTITIONS="6",
-    )
-    proc = subprocess.Popen([sys.executable, "-m", "zorg_common.cli", "serve", "claims", "--port", str(port)], env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise SystemExit(f"the claims service exited with {proc.returncode}")
-            time.sleep(0.2)
-        else:
-            raise SystemExit("the claims service did not become ready")
+    env = {
+        "CLAIMS_DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "ZORG_TODAY": TODAY,
+        "KAFKA_TOPIC_PREFIX": f"bench{port}.",
+        "LOG_LEVEL": "WARNING",
+        "KAFKA_TOPIC_PARTITIONS": "6",
+    }
+    with serve("claims", port, env) as proc:
         time.sleep(6)  # the consumer groups join (the bundled broker takes half the session timeout)
         yield proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def rss_mb(pid: int) -> float:

@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import smtplib
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import httpx
+from _harness import serve
 
 from zorg_common.auth import issue_token
 from zorg_common.broker import free_port
@@ -38,28 +34,6 @@ from zorg_contracting.entrypoints.samples import GLI_TARIFFS, XLSX, format_field
 
 TARGET_S = 60.0
 FIRST_AGB = 41_000_000
-
-
-@contextlib.contextmanager
-def serve(service: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zorg_common.cli", "serve", service, "--port", str(port)], env={**os.environ, **env}
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise SystemExit(f"{service} exited with {proc.returncode}")
-            time.sleep(0.2)
-        else:
-            raise SystemExit(f"{service} did not become ready")
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def care_group(n: int) -> dict[str, object]:

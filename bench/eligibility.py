@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import aiohttp
-import httpx
+from _harness import percentile, serve
 
 from zorg_common.auth import issue_token
 from zorg_common.broker import free_port
@@ -34,35 +30,6 @@ from zorg_common.testing import kafka_bootstrap, temporary_database
 
 PROVIDERS = 200
 TARGET_P99_MS = 25.0
-
-
-@contextlib.contextmanager
-def server(database_url: str, bootstrap: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(
-        os.environ,
-        ELIGIBILITY_DATABASE_URL=database_url,
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        KAFKA_TOPIC_PREFIX=f"bench{port}.",
-        LOG_LEVEL="WARNING",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zorg_common.cli", "serve", "eligibility", "--port", str(port)], env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise SystemExit(f"the service exited with {proc.returncode}")
-            time.sleep(0.2)
-        else:
-            raise SystemExit("the service did not become ready")
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def provider(n: int) -> dict[str, object]:
@@ -147,11 +114,6 @@ def _busy_seconds() -> float:
     return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second offered")
@@ -165,7 +127,13 @@ def main() -> None:
         temporary_database("zorg_bench", migrations="zorg_eligibility.migrations") as url,
     ):
         port = free_port()
-        with server(url, bootstrap, port):
+        env = {
+            "ELIGIBILITY_DATABASE_URL": url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_TOPIC_PREFIX": f"bench{port}.",
+            "LOG_LEVEL": "WARNING",
+        }
+        with serve("eligibility", port, env):
             busy_before, wall_before = _busy_seconds(), time.perf_counter()
             latencies, errors, elapsed = asyncio.run(run_load(f"http://127.0.0.1:{port}", token, args.rate, seconds))
             wall = time.perf_counter() - wall_before

@@ -23,18 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import aiohttp
-import httpx
+from _harness import percentile, serve
 from aiokafka import AIOKafkaProducer
 
 from zorg_common.broker import free_port
@@ -56,36 +51,6 @@ TARGET_PAGE_P99_MS = 50.0
 TARGET_304_P99_MS = 10.0
 TARGET_VISIBLE_P99_MS = 1000.0
 CITIES = ["Utrecht", "Groningen", "Zwolle", "Eindhoven", "Rotterdam", "Amsterdam", "Nijmegen", "Maastricht"]
-
-
-@contextlib.contextmanager
-def server(database_url: str, bootstrap: str, prefix: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(
-        os.environ,
-        PUBLICATION_DATABASE_URL=database_url,
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        KAFKA_TOPIC_PREFIX=prefix,
-        ZORG_TODAY=TODAY,
-        LOG_LEVEL="WARNING",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zorg_common.cli", "serve", "publication", "--port", str(port)], env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise SystemExit(f"the service exited with {proc.returncode}")
-            time.sleep(0.2)
-        else:
-            raise SystemExit("the service did not become ready")
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def agb(n: int) -> str:
@@ -226,11 +191,6 @@ async def visibility(
     return [(seen[a] - t) * 1000 for a, t in committed.items() if a in seen], missing
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
-
-
 def line(label: str, figures: Figures, target: float | None) -> str:
     p50, p99 = percentile(figures.latencies, 50), percentile(figures.latencies, 99)
     verdict = "" if target is None else f"   (target p99 < {target:.0f} ms: {'met' if p99 < target else 'NOT met'})"
@@ -315,7 +275,14 @@ def main() -> None:
     ):
         port = free_port()
         prefix = f"bench{port}."
-        with server(url, bootstrap, prefix, port):
+        env = {
+            "PUBLICATION_DATABASE_URL": url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_TOPIC_PREFIX": prefix,
+            "ZORG_TODAY": TODAY,
+            "LOG_LEVEL": "WARNING",
+        }
+        with serve("publication", port, env):
             ok = asyncio.run(run(args, f"http://127.0.0.1:{port}", bootstrap, prefix, eligibility_url))
     if not ok:
         raise SystemExit(1)

@@ -102,9 +102,7 @@ async def _read_models_caught_up(client: httpx.AsyncClient, timeout: float = 60.
         lags = [
             float(line.rsplit(" ", 1)[1])
             for line in (await client.get("/metrics")).text.splitlines()
-            if line.startswith("zorg_consumer_lag{")
-            and 'claims.read-models"' in line
-            and "zorg.providers" in line
+            if line.startswith("zorg_consumer_lag{") and 'claims.read-models"' in line and "zorg.providers" in line
         ]
         quiet = quiet + 1 if lags and sum(lags) == 0 else 0
     if quiet < 2:

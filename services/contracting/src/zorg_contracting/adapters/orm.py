@@ -17,15 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from zorg_common.db import NAMING_CONVENTION
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 # One row per e-mail, keyed by its Message-ID; the raw message is kept for audit.
 intakes = Table(

@@ -5,15 +5,9 @@ Only public fields are stored: the read model cannot leak what it never kept.
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from zorg_common.db import NAMING_CONVENTION
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 # One row (id 1). Every transaction that changes the read model updates it first, which locks it:
 # cursors are then handed out in commit order, and the change feed never skips a late commit.
