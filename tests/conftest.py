@@ -15,9 +15,9 @@ from zorg_common.broker import BundledBroker
 from zorg_common.testing import (
     DEFAULT_TEST_DATABASE_URL,
     create_database,
-    docker_available,
     drop_database,
     kafka_bootstrap,
+    use_testcontainers,
 )
 
 
@@ -32,7 +32,7 @@ def pg_server() -> Iterator[str]:
     """The PostgreSQL server: TEST_DATABASE_URL, else a container when Docker answers, else the local one."""
     if os.environ.get("TEST_DATABASE_URL"):
         yield os.environ["TEST_DATABASE_URL"]
-    elif os.environ.get("ZORG_TEST_TESTCONTAINERS") == "1" and docker_available():  # pragma: no cover
+    elif use_testcontainers():  # pragma: no cover - no Docker engine here
         from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:15", driver=None) as pg:

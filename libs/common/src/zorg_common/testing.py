@@ -44,6 +44,20 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
         pool.submit(asyncio.run, coroutine).result()
 
 
+def use_testcontainers() -> bool:
+    """Containers for PostgreSQL and Kafka when a Docker engine answers and testcontainers is installed.
+
+    ``ZORG_TEST_TESTCONTAINERS=0`` turns them off (use the local services even with Docker).
+    """
+    if os.environ.get("ZORG_TEST_TESTCONTAINERS") == "0" or not docker_available():
+        return False
+    try:
+        import testcontainers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _server_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
 
@@ -94,7 +108,7 @@ def kafka_bootstrap() -> Iterator[tuple[str, BundledBroker | None]]:
     if external:
         yield external, None
         return
-    if os.environ.get("ZORG_TEST_TESTCONTAINERS") == "1" and docker_available():  # pragma: no cover - no Docker here
+    if use_testcontainers():  # pragma: no cover - no Docker engine here
         from testcontainers.kafka import KafkaContainer
 
         container: Any = KafkaContainer().with_kraft()
