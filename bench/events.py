@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Literal, TypeVar
 
+from _harness import CpuMeter
 from sqlalchemy import Column, DateTime, MetaData, String, Table, event, func, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ from sqlalchemy.orm import Session
 from zorg_common.consumer import BatchHandler, ConsumerSpec, Handler
 from zorg_common.events import TOPIC_PROVIDERS, Address, CloudEvent, Event, ProviderUpdated, envelope, topic_name
 from zorg_common.kafka import consumer_for, ensure_topics, producer_for
-from zorg_common.service import Runtime
+from zorg_common.service import Runtime, tune_process
 from zorg_common.testing import kafka_bootstrap, temporary_database
 from zorg_common.uow import UnitOfWork
 from zorg_contracting.service import SPEC as CONTRACTING
@@ -131,8 +132,8 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
     )
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), help="event loop (uvloop when installed, as uvicorn)")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
-    parser.add_argument("--relay-batch", type=int, help="RELAY_BATCH_SIZE (settings default: 500)")
-    parser.add_argument("--consumer-batch", type=int, help="CONSUMER_BATCH_SIZE (settings default: 500)")
+    parser.add_argument("--relay-batch", type=int, help="RELAY_BATCH_SIZE (settings default: 1,000)")
+    parser.add_argument("--consumer-batch", type=int, help="CONSUMER_BATCH_SIZE (settings default: 1,000)")
     parser.add_argument("--partitions", type=int, help="KAFKA_TOPIC_PARTITIONS (settings default: 6)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a phase may wait for its consumer")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
@@ -393,6 +394,7 @@ async def _consume_raw(job: ConsumerJob, parent: ParentLink) -> None:
 def consumer_process(job: ConsumerJob, conn: Connection) -> None:
     """Entry point of the child process: sends ("ready", time), ("done", ConsumerResult); ends on "stop"."""
     configure_logging()
+    tune_process()  # as `zorg worker` does
     parent = ParentLink(conn)
     consume = _consume_outbox if job.kind == "outbox" else _consume_raw
     try:
@@ -549,91 +551,6 @@ async def wait_relayed(runtime: Runtime, count: int, timeout: float) -> float:
         if time.monotonic() > deadline:
             raise RuntimeError(f"relay sent {runtime.relay.sent_total} of {count} events within {timeout:.0f}s")
         await asyncio.sleep(0.002)
-
-
-class CpuMeter:
-    """CPU use (user + system, from /proc) over a window, as percent of one core.
-
-    ``producer``, ``consumer`` and ``broker`` are our processes; ``postgres`` is the server's
-    background processes plus the backends of our two databases; ``others`` is the rest of the
-    machine (other people's work on this box or this PostgreSQL server, which disturbs the
-    figures). Without /proc the figures are left out.
-    """
-
-    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-    def __init__(self, pids: dict[str, int | None], databases: Sequence[str]) -> None:
-        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
-        self.databases = tuple(f" {name} " for name in databases)
-        self.began = 0.0
-        self.before: dict[str, dict[int, float]] = {}
-
-    @classmethod
-    def _cpu(cls, pid: int) -> float | None:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / cls.TICK
-
-    @classmethod
-    def _machine(cls) -> float | None:
-        """Busy CPU seconds of the whole machine (all cores)."""
-        try:
-            with open("/proc/stat") as stat:
-                ticks = [int(v) for v in stat.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        # user, nice, system, steal; irq and softirq left out (loopback traffic, ours as much as anyone's)
-        return (ticks[0] + ticks[1] + ticks[2] + ticks[7]) / cls.TICK
-
-    def _postgres(self) -> list[int]:
-        """The server's background processes and our databases' backends."""
-        pids = []
-        with contextlib.suppress(OSError):
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                with contextlib.suppress(OSError):
-                    with open(f"/proc/{entry.name}/comm") as comm:
-                        if comm.read().strip() != "postgres":
-                            continue
-                    with open(f"/proc/{entry.name}/cmdline") as cmdline:
-                        title = cmdline.read().replace("\0", " ")
-                    backend = "(" in title or "[local]" in title
-                    if not backend or any(db in title for db in self.databases):
-                        pids.append(int(entry.name))
-        return pids
-
-    def _snapshot(self) -> dict[str, dict[int, float]]:
-        groups = {name: [pid] for name, pid in self.pids.items()}
-        groups["postgres"] = self._postgres()
-        snapshot: dict[str, dict[int, float]] = {}
-        for name, pids in groups.items():
-            snapshot[name] = {pid: cpu for pid in pids if (cpu := self._cpu(pid)) is not None}
-        machine = self._machine()
-        if machine is not None:
-            snapshot["machine"] = {0: machine}
-        return snapshot
-
-    def start(self) -> None:
-        self.began = time.monotonic()
-        self.before = self._snapshot()
-
-    def stop(self) -> dict[str, float]:
-        """Per process group: percent of one core used since ``start()``."""
-        after = self._snapshot()
-        wall = max(time.monotonic() - self.began, 1e-9)
-        usage: dict[str, float] = {}
-        for name, now in after.items():
-            if now:
-                before = self.before.get(name, {})
-                usage[name] = 100 * sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items()) / wall
-        if "machine" in usage:
-            ours = sum(v for k, v in usage.items() if k != "machine")
-            usage["others"] = max(0.0, usage.pop("machine") - ours)
-        return usage
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
@@ -944,6 +861,7 @@ def judge(figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     config, args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
+    tune_process()  # this process plays the producing service, as `zorg serve` runs it
     # An explicit DATABASE_URL loses to <SERVICE>_DATABASE_URL in the settings: keep ours.
     for name in (ELIGIBILITY.name, CONTRACTING.name):
         os.environ.pop(f"{name.upper()}_DATABASE_URL", None)

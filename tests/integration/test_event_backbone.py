@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -398,3 +399,91 @@ async def test_a_database_outage_delays_handling_and_never_dead_letters(
         assert outage["left"] == 0
         assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2]
         assert await read_topic(kafka.bootstrap, pair.topic + ".dlq", timeout=2) == []
+
+
+async def test_relay_batches_keep_order_and_the_partition_send_would_choose(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    """The relay appends rows to one record batch per partition; when a batch is full it sends it
+    and starts the next. Order per key holds across batches, and each key lands on the partition
+    ``producer.send`` would have chosen (Kafka's default partitioner), as other producers do."""
+    agbs = ["11111111", "22222222", "33333333"]
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        for version in range(1, 101):
+            await pair.emit(*(provider_updated(agb, version) for agb in agbs))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        # Batches of 16 KiB: 300 events of about 500 bytes need several per partition.
+        small = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, max_batch_size=16 * 1024, linger_ms=0)
+        await small.start()
+        try:
+            assert await relay.publish_batch(small) == 300
+            expected = {}
+            for agb in agbs:
+                ack = await (await small.send(pair.topic, key=agb.encode(), value=b"probe"))
+                expected[agb] = ack.partition
+        finally:
+            await small.stop()
+        messages = [m for m in await read_topic(kafka.bootstrap, pair.topic) if m.value != b"probe"]
+        assert len(messages) == 300
+        versions: dict[str, list[int]] = defaultdict(list)
+        for message in messages:
+            agb = message.key.decode()
+            assert message.partition == expected[agb]
+            assert dict(message.headers)["ce_type"] == b"ProviderUpdated"
+            versions[agb].append(_version(message))
+        assert versions == {agb: list(range(1, 101)) for agb in agbs}
+        assert await unsent(pair.producer) == 0
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+async def test_sent_events_are_kept_for_a_while_then_pruned_and_unsent_ones_never(
+    database: str, make_pg_url: Callable[[], str], tmp_path: Any, kafka: Kafka, topic_prefix: str
+) -> None:
+    from sqlalchemy import update
+
+    from zorg_common import relay as relay_module
+
+    urls = iter([f"sqlite:///{tmp_path}/eligibility.db", f"sqlite:///{tmp_path}/publication.db"])
+    make_url = make_pg_url if database == "postgresql" else lambda: next(urls)
+    async with service_pair(make_url, kafka, topic_prefix, OUTBOX_KEEP_SENT_HOURS=24) as pair:
+        await pair.emit(*(provider_updated("11111111", v) for v in range(1, 8)))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        producer = await relay._ensure_producer()
+        try:
+            await relay.publish_batch(producer)  # all 7 sent
+        finally:
+            await relay._drop_producer()
+        await pair.emit(provider_updated("11111111", 8))  # not sent yet
+        now = dt.datetime.now(dt.UTC)
+        async with pair.producer.engine.begin() as conn:
+            seqs = (await conn.execute(select(outbox.c.seq).order_by(outbox.c.seq))).scalars().all()
+            # sent two days ago (4), sent an hour ago (3), never sent (1)
+            await conn.execute(
+                update(outbox).where(outbox.c.seq.in_(seqs[:4])).values(published_at=now - dt.timedelta(days=2))
+            )
+            await conn.execute(
+                update(outbox).where(outbox.c.seq.in_(seqs[4:7])).values(published_at=now - dt.timedelta(hours=1))
+            )
+            await conn.execute(
+                update(outbox).where(outbox.c.seq == seqs[7]).values(created_at=now - dt.timedelta(days=30))
+            )
+        chunk = relay_module.PRUNE_CHUNK
+        relay_module.PRUNE_CHUNK = 3  # chunks smaller than the work: 3, then 1
+        try:
+            assert await relay.prune_sent() == 4
+        finally:
+            relay_module.PRUNE_CHUNK = chunk
+        async with pair.producer.engine.connect() as conn:
+            left = (await conn.execute(select(outbox.c.seq, outbox.c.published_at).order_by(outbox.c.seq))).all()
+        assert [row.seq for row in left] == list(seqs[4:])
+        assert left[-1].published_at is None and await unsent(pair.producer) == 1
+
+
+async def test_events_of_one_transaction_get_seqs_in_the_order_emitted(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        await pair.emit(*(provider_updated("11111111", v) for v in range(1, 201)))
+        async with pair.producer.engine.connect() as conn:
+            payloads = (await conn.execute(select(outbox.c.payload).order_by(outbox.c.seq))).scalars().all()
+        assert [json.loads(p)["data"]["version"] for p in payloads] == list(range(1, 201))

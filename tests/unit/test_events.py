@@ -67,3 +67,21 @@ def test_unknown_type_and_bad_data_are_refused() -> None:
         CloudEvent(**{**ce.model_dump(), "type": "Nope"}).payload()
     with pytest.raises(ValidationError):
         CloudEvent(**{**ce.model_dump(), "data": {"agb": "123"}}).payload()
+
+
+def test_new_id_is_a_time_ordered_version_7_uuid() -> None:
+    import time
+    import uuid
+
+    from zorg_common.events import new_id
+
+    before = time.time_ns() // 1_000_000
+    ids = [new_id() for _ in range(5_000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+        assert before <= parsed.int >> 80 <= after  # the first 48 bits: Unix time in milliseconds
+    millis = [uuid.UUID(text).int >> 80 for text in ids]
+    assert millis == sorted(millis)  # later ids sort later (to the millisecond)

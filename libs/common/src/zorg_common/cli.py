@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -16,8 +17,14 @@ from typing import Any
 
 import click
 
-from .service import ServiceSpec
+from . import clock
+from .service import ServiceSpec, tune_process
 from .settings import ServiceSettings
+
+#: The business date of `zorg up` with the demo: the seed policies are GLI-2023 and GGZ-2021, so on a
+#: real date years later every claim in the demo would be past its submission deadline and no
+#: procurement would still be running. On 1 June 2023 the demo shows all of it.
+DEMO_TODAY = "2023-06-01"
 
 log = logging.getLogger("zorg")
 
@@ -52,7 +59,14 @@ def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    tune_process()
+    try:
+        import uvloop  # the loop uvicorn uses for the API processes, when installed
+    except ImportError:
+        asyncio.run(runner())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
+            loop_runner.run(runner())
 
 
 @click.group()
@@ -77,6 +91,7 @@ def serve(service: str, host: str, port: int | None, workers: bool | None) -> No
 
     spec = service_spec(service)
     app = create_app(spec, workers=workers)
+    tune_process()
     uvicorn.run(app, host=host, port=port or spec.port, log_config=None, access_log=False)
 
 
@@ -165,10 +180,29 @@ def token(scopes: tuple[str, ...], agb: str | None, subject: str, ttl_hours: flo
 @click.option("--port-offset", type=int, default=0, show_default=True, help="added to every service's port")
 @click.option("--external-broker", is_flag=True, help="use KAFKA_BOOTSTRAP_SERVERS instead of the bundled broker")
 @click.option("--demo/--no-demo", default=True, show_default=True, help="load the demo data")
-def up(data_dir: Path, broker_port: int, port_offset: int, external_broker: bool, demo: bool) -> None:
+@click.option(
+    "--today",
+    metavar="YYYY-MM-DD|real",
+    help=f"the business date every service sees (ZORG_TODAY). Default: $ZORG_TODAY when set; else, with the "
+    f"demo, {DEMO_TODAY} (the demo world, inside the years of the seed policies); else the real clock",
+)
+def up(
+    data_dir: Path, broker_port: int, port_offset: int, external_broker: bool, demo: bool, today: str | None
+) -> None:
     """Run the whole platform on this machine (what `make run` calls); Ctrl-C stops it all."""
     from .supervisor import Platform
 
+    today = today or os.environ.get("ZORG_TODAY") or (DEMO_TODAY if demo else "real")
+    if today == "real":
+        os.environ.pop("ZORG_TODAY", None)
+        click.echo(f"today       {clock.today().isoformat()} (the real clock)")
+    else:
+        try:
+            dt.date.fromisoformat(today)
+        except ValueError:
+            raise click.BadParameter(f"{today!r} is not YYYY-MM-DD or 'real'", param_hint="--today") from None
+        os.environ["ZORG_TODAY"] = today  # the children inherit it, and the demo loaders here read it
+        click.echo(f"today       {today} (ZORG_TODAY; --today real for the real clock)")
     platform = Platform(
         services(),
         data_dir=data_dir.resolve(),

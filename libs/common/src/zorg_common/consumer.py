@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +24,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import DateTime, Text, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +40,19 @@ from .settings import ServiceSettings
 from .uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# PostgreSQL: the batch's ids go as two arrays (one statement, no per-row parameters); the
+# ids returned are the new ones, the others were handled before.
+_INBOX_INSERT_NEW = text(
+    "INSERT INTO inbox (consumer_group, event_id, event_type, outcome, received_at)"
+    " SELECT :group, e.event_id, e.event_type, 'handled', :now"
+    " FROM unnest(:event_ids, :event_types) AS e(event_id, event_type)"
+    " ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING event_id"
+).bindparams(
+    bindparam("event_ids", type_=ARRAY(Text)),
+    bindparam("event_types", type_=ARRAY(Text)),
+    bindparam("now", type_=DateTime(timezone=True)),
+)
 
 Handler = Callable[[UnitOfWork, CloudEvent, Event], Awaitable[None]]
 #: Handles a run of events of one type at once (one statement for many rows), in delivery order.
@@ -255,13 +270,19 @@ class ConsumerRunner:
         One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a lookup of hundreds of ids with
         ``IN (...)`` degrades as the inbox grows (PostgreSQL's generic plan filters row by row).
         """
-        rows = list({i.envelope.id: self._inbox_row(i.envelope) for i in items if i.envelope}.values())
-        if not rows:
+        types = {i.envelope.id: i.envelope.type for i in items if i.envelope}
+        if not types:
             return set()
-        dialect = uow.session.get_bind().dialect.name
-        insert_new = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert_new(inbox).on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
-        result = await uow.session.execute(statement.returning(inbox.c.event_id), rows)
+        now = clock.utcnow()
+        if uow.session.get_bind().dialect.name == "postgresql":
+            result = await uow.session.execute(
+                _INBOX_INSERT_NEW,
+                {"group": self.group, "event_ids": list(types), "event_types": list(types.values()), "now": now},
+            )
+        else:
+            statement = sqlite_insert(inbox).on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
+            rows = [self._inbox_row(event_id, event_type, now=now) for event_id, event_type in types.items()]
+            result = await uow.session.execute(statement.returning(inbox.c.event_id), rows)
         return set(result.scalars())
 
     async def _dispatch(self, uow: UnitOfWork, items: Sequence[_Decoded]) -> None:
@@ -288,7 +309,7 @@ class ConsumerRunner:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self._uow() as uow:
-                    await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope)])
+                    await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope.id, item.envelope.type)])
                     await uow.session.flush()
                     await self._dispatch(uow, [item])
                     await uow.commit()
@@ -315,19 +336,21 @@ class ConsumerRunner:
         assert error is not None
         await self._dead_letter(item, error, attempts=self.max_attempts)
 
-    def _inbox_row(self, envelope: CloudEvent | None, outcome: str = "handled") -> dict[str, Any]:
-        assert envelope is not None
+    def _inbox_row(
+        self, event_id: str, event_type: str, outcome: str = "handled", *, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
         return {
             "consumer_group": self.group,
-            "event_id": envelope.id,
-            "event_type": envelope.type,
+            "event_id": event_id,
+            "event_type": event_type,
             "outcome": outcome,
-            "received_at": clock.utcnow(),
+            "received_at": now or clock.utcnow(),
         }
 
     def _count(self, items: Sequence[_Decoded], outcome: str) -> None:
-        for item in items:
-            CONSUMED.labels(self.group, item.envelope.type if item.envelope else "?", outcome).inc()
+        per_type = Counter(item.envelope.type if item.envelope else "?" for item in items)
+        for event_type, count in per_type.items():
+            CONSUMED.labels(self.group, event_type, outcome).inc(count)
         if outcome == "handled":
             self.handled += len(items)
 
@@ -362,5 +385,7 @@ class ConsumerRunner:
             # Remember it, so a redelivery does not go through the retries and the DLQ again.
             with contextlib.suppress(IntegrityError):
                 async with self._uow() as uow:
-                    await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope, "dead_letter")])
+                    await uow.session.execute(
+                        insert(inbox), [self._inbox_row(item.envelope.id, item.envelope.type, "dead_letter")]
+                    )
                     await uow.commit()

@@ -23,13 +23,14 @@ def client_id(settings: ServiceSettings, suffix: str) -> str:
     return f"{base}-{suffix}"
 
 
-def producer_for(settings: ServiceSettings, *, client_suffix: str = "producer") -> AIOKafkaProducer:
+def producer_for(settings: ServiceSettings, *, client_suffix: str = "producer", linger_ms: int = 5) -> AIOKafkaProducer:
+    """A producer with ``acks=all``; ``linger_ms=0`` for callers that hand over whole batches."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
         client_id=client_id(settings, client_suffix),
         acks="all",
         enable_idempotence=settings.KAFKA_ENABLE_IDEMPOTENCE,
-        linger_ms=5,
+        linger_ms=linger_ms,
         max_batch_size=256 * 1024,
         request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -185,10 +185,19 @@ class Policy(_Strict):
         return self
 
     def prestation(self, code: str) -> Prestation | None:
-        return next((p for p in self.prestations if p.code == code), None)
+        return self._prestations_by_code.get(code)
+
+    @cached_property
+    def _prestations_by_code(self) -> dict[str, Prestation]:
+        # Asked for every claim line: a lookup, not a walk through the list.
+        return {p.code: p for p in self.prestations}
 
     def recognised_programmes(self) -> frozenset[str]:
         """The programmes the policy recognises: the values its programme criterion accepts."""
+        return self._recognised_programmes
+
+    @cached_property
+    def _recognised_programmes(self) -> frozenset[str]:
         found: set[str] = set()
 
         def walk(rule: Rule) -> None:

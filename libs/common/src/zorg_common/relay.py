@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import bindparam, func, select, update
+from aiokafka.partitioner import murmur2
+from sqlalchemy import Integer, Update, bindparam, delete, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import clock
+from .db import among
 from .kafka import producer_for
 from .messaging import outbox
 from .metrics import OUTBOX_BACKLOG, OUTBOX_SENT
@@ -30,22 +36,50 @@ log = logging.getLogger(__name__)
 
 
 # Per key, the first unsent row that is not ours, before our last claimed row (rows after it
-# cannot hold ours back, so the backlog behind it is left unread).
+# cannot hold ours back, so the backlog behind it is left unread). PostgreSQL only; the lists go
+# as arrays, so the statement text (and its prepared plan) is the same for every batch.
 _FIRST_UNSENT_ELSEWHERE = (
     select(outbox.c.key, func.min(outbox.c.seq))
     .where(
         outbox.c.published_at.is_(None),
-        outbox.c.key.in_(bindparam("keys", expanding=True)),
+        among(outbox.c.key, "keys", postgres=True),
         outbox.c.seq < bindparam("last"),
-        outbox.c.seq.not_in(bindparam("claimed", expanding=True)),
+        ~among(outbox.c.seq, "claimed", postgres=True),
     )
     .group_by(outbox.c.key)
 )
-_MARK_PUBLISHED = (
-    update(outbox)
-    .where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
-    .values(published_at=bindparam("now"), attempts=outbox.c.attempts + 1)
+
+_UNSENT_UP_TO = select(func.count()).where(outbox.c.published_at.is_(None), outbox.c.seq <= bindparam("last"))
+
+
+@lru_cache(maxsize=65_536)
+def _key_slot(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2 of the key), as ``producer.send`` computes it, remembered:
+    keys are AGB codes, which recur, and murmur2 in pure Python is a twentieth of the relay's CPU."""
+    slot: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return slot
+
+
+#: How often a relay deletes old sent rows, and how many per transaction.
+PRUNE_INTERVAL_S = 60.0
+PRUNE_CHUNK = 5_000
+_PRUNE = delete(outbox).where(
+    outbox.c.seq.in_(
+        select(outbox.c.seq)
+        .where(outbox.c.published_at < bindparam("cutoff"))
+        .order_by(outbox.c.seq)
+        .limit(bindparam("chunk", type_=Integer))
+        .scalar_subquery()
+    )
 )
+
+
+def _mark_published(postgres: bool) -> Update:
+    return (
+        update(outbox)
+        .where(among(outbox.c.seq, "seqs", postgres=postgres))
+        .values(published_at=bindparam("now"), attempts=outbox.c.attempts + 1)
+    )
 
 
 class OutboxRelay:
@@ -75,7 +109,9 @@ class OutboxRelay:
             .limit(self.batch_size)
         )
         self._claim_statement = claim.with_for_update(skip_locked=True) if self._postgres else claim
+        self._mark_statement = _mark_published(self._postgres)
         self._backlog_measured_at = float("-inf")
+        self._pruned_at = float("-inf")
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows (safe from any coroutine of this loop)."""
@@ -94,6 +130,7 @@ class OutboxRelay:
                 try:
                     producer = await self._ensure_producer()
                     sent = await self.publish_batch(producer)
+                    await self._prune_now_and_then()
                     backoff = 0.5
                 except asyncio.CancelledError:
                     raise
@@ -134,7 +171,8 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = producer_for(self.settings, client_suffix="relay")
+            # Whole batches are handed over: waiting for more records would only add latency.
+            producer = producer_for(self.settings, client_suffix="relay", linger_ms=0)
             try:
                 await producer.start()
             except BaseException:
@@ -190,6 +228,33 @@ class OutboxRelay:
             log.debug("relay %s sent %d event(s)", self.name, len(sendable))
         return len(rows)
 
+    async def _prune_now_and_then(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._pruned_at >= PRUNE_INTERVAL_S:
+            self._pruned_at = now
+            await self.prune_sent()
+
+    async def prune_sent(self) -> int:
+        """Delete sent rows older than ``OUTBOX_KEEP_SENT_HOURS``, a chunk per transaction; returns how many.
+
+        Kafka keeps the events; the outbox keeps what was sent for a while, for people looking
+        into what happened, and does not grow without end. Unsent rows are never touched.
+        """
+        cutoff = clock.utcnow() - dt.timedelta(hours=self.settings.OUTBOX_KEEP_SENT_HOURS)
+        pruned = 0
+        while not self._stopping.is_set():
+            async with self.sessions() as session, session.begin():
+                result = cast(
+                    CursorResult[Any], await session.execute(_PRUNE, {"cutoff": cutoff, "chunk": PRUNE_CHUNK})
+                )
+                deleted = result.rowcount or 0
+            pruned += deleted
+            if deleted < PRUNE_CHUNK:
+                break
+        if pruned:
+            log.info("outbox relay %s: deleted %d event(s) sent before %s", self.name, pruned, cutoff.isoformat())
+        return pruned
+
     async def _measure_backlog(self, session: AsyncSession, just_sent: int) -> None:
         # Counting is a scan of the unsent rows: at most once a second, not once a batch.
         now = asyncio.get_running_loop().time()
@@ -212,28 +277,51 @@ class OutboxRelay:
         if not self._postgres:
             return list(rows)  # SQLite: one writer, one relay per database
         claimed = [row.seq for row in rows]
+        last = max(claimed)
+        # The usual case, one relay or relays that took turns: no unsent row before our last
+        # one is held elsewhere, and the per-key query below is not needed.
+        if await session.scalar(_UNSENT_UP_TO, {"last": last}) == len(claimed):
+            return list(rows)
         keys = list({row.key for row in rows})
-        result = await session.execute(
-            _FIRST_UNSENT_ELSEWHERE, {"keys": keys, "last": max(claimed), "claimed": claimed}
-        )
+        result = await session.execute(_FIRST_UNSENT_ELSEWHERE, {"keys": keys, "last": last, "claimed": claimed})
         first_elsewhere: dict[str, int] = {key: seq for key, seq in result.all()}
         return [row for row in rows if row.key not in first_elsewhere or row.seq < first_elsewhere[row.key]]
 
     async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
-        # aiokafka keeps one request in flight per broker, so per-partition order holds even
-        # when it retries; every send must be acknowledged before any row is marked.
-        futures = [
-            await producer.send(
-                row.topic,
-                value=row.payload.encode(),
-                key=row.key.encode(),
-                headers=[("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())],
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*futures)
+        """Send the rows as one record batch per partition, in seq order within each.
+
+        Appending to a batch costs a fraction of ``producer.send`` per message (no future and
+        no accumulator lookup per record). Partitions are chosen with Kafka's default
+        partitioner, as ``send`` would. aiokafka keeps one request in flight per broker, so
+        per-partition order holds even when it retries; every batch must be acknowledged before
+        any row is marked.
+        """
+        partitions: dict[str, list[int]] = {}
+        batches: dict[tuple[str, int], Any] = {}
+        futures: list[asyncio.Future[Any]] = []
+        sent: Counter[str] = Counter()
         for row in rows:
-            OUTBOX_SENT.labels(self.name, row.topic).inc()
+            topic = row.topic
+            all_partitions = partitions.get(topic)
+            if all_partitions is None:
+                all_partitions = partitions[topic] = sorted(await producer.partitions_for(topic))
+            key = row.key.encode()
+            partition = all_partitions[_key_slot(key, len(all_partitions))]
+            value = row.payload.encode()
+            headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
+            batch = batches.get((topic, partition))
+            if batch is None or batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                if batch is not None:  # full: send it, go on in a new one
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = batches[(topic, partition)] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    raise ValueError(f"outbox event {row.event_id} is larger than a producer batch")
+            sent[topic] += 1
+        for (topic, partition), batch in batches.items():
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+        for topic, count in sent.items():
+            OUTBOX_SENT.labels(self.name, topic).inc(count)
 
     async def mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
-        await session.execute(_MARK_PUBLISHED, {"seqs": seqs, "now": clock.utcnow()})
+        await session.execute(self._mark_statement, {"seqs": seqs, "now": clock.utcnow()})

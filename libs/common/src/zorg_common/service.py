@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,20 @@ class ServiceSpec:
     description: str = ""
     #: ``{"ports": {"SETTING": port}}``: other ports the service listens on (`zorg up` offsets them).
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def tune_process() -> None:
+    """Garbage collection for a long-running service process: call once, after start-up.
+
+    Every batch of events allocates many short-lived objects; with CPython's default threshold
+    (700) the collector runs hundreds of times a second and, in the event benchmark, costs a
+    fifth of a consumer's CPU. Objects that exist after start-up (modules, settings, compiled
+    statements) are frozen out of collection, and young objects are collected every 50,000
+    allocations instead of 700. Memory stays bounded: reference counting frees almost
+    everything, the collector only finds cycles.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 class Runtime:

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import func, insert
+from sqlalchemy import DateTime, Text, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import clock
@@ -20,7 +21,22 @@ OUTBOX_CHANNEL = "zorg_outbox"
 
 
 _INSERT = insert(outbox)
-_INSERT_NOTIFY = insert(outbox).returning(func.pg_notify(OUTBOX_CHANNEL, ""))
+# PostgreSQL: the rows go as one array per column (one statement whatever the number of
+# events, no per-row parameters to process) and relays in other processes are woken by one
+# pg_notify, which PostgreSQL delivers only when the transaction commits.
+_INSERT_NOTIFY = text(
+    "WITH written AS ("
+    " INSERT INTO outbox (event_id, topic, key, event_type, payload, created_at)"
+    " SELECT e.event_id, e.topic, e.key, e.event_type, e.payload, :created_at"
+    " FROM unnest(:event_ids, :topics, :keys, :event_types, :payloads)"
+    " WITH ORDINALITY AS e(event_id, topic, key, event_type, payload, n)"
+    " ORDER BY e.n"  # seq in the order the events were emitted: the relay sends in seq order
+    " RETURNING 1)"
+    f" SELECT pg_notify('{OUTBOX_CHANNEL}', '') WHERE EXISTS (SELECT FROM written)"
+).bindparams(
+    *(bindparam(name, type_=ARRAY(Text)) for name in ("event_ids", "topics", "keys", "event_types", "payloads")),
+    bindparam("created_at", type_=DateTime(timezone=True)),
+)
 
 
 class UnitOfWork:
@@ -80,23 +96,33 @@ class UnitOfWork:
         wrote_events = bool(self._pending)
         if wrote_events:
             now = clock.utcnow()
-            # Relays in other processes are woken by pg_notify, delivered only when the
-            # transaction commits; in the insert itself to save a round trip.
-            statement = _INSERT_NOTIFY if session.get_bind().dialect.name == "postgresql" else _INSERT
-            await session.execute(
-                statement,
-                [
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(
+                    _INSERT_NOTIFY,
                     {
-                        "event_id": ce.id,
-                        "topic": topic,
-                        "key": ce.subject or "",
-                        "event_type": ce.type,
-                        "payload": ce.to_json().decode(),
+                        "event_ids": [ce.id for _, ce in self._pending],
+                        "topics": [topic for topic, _ in self._pending],
+                        "keys": [ce.subject or "" for _, ce in self._pending],
+                        "event_types": [ce.type for _, ce in self._pending],
+                        "payloads": [ce.to_json().decode() for _, ce in self._pending],
                         "created_at": now,
-                    }
-                    for topic, ce in self._pending
-                ],
-            )
+                    },
+                )
+            else:
+                await session.execute(
+                    _INSERT,
+                    [
+                        {
+                            "event_id": ce.id,
+                            "topic": topic,
+                            "key": ce.subject or "",
+                            "event_type": ce.type,
+                            "payload": ce.to_json().decode(),
+                            "created_at": now,
+                        }
+                        for topic, ce in self._pending
+                    ],
+                )
         await session.commit()
         count = len(self._pending)
         self._pending = []
