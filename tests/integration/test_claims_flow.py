@@ -15,7 +15,7 @@ from sqlalchemy import String, func, select
 from tests.conftest import Kafka, eventually
 from tests.integration.backbone import read_topic
 from tests.support import running_app
-from zorg_claims.adapters.orm import claims, decisions
+from zorg_claims.adapters.orm import claim_volume, claims, decisions
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_claims.settings import ClaimsSettings
 from zorg_common.auth import issue_token
@@ -152,6 +152,17 @@ async def test_restitution_duplicate_unknown_provider_and_idempotent_reference(w
     assert decided["status"] == "rejected" and decided["reason_codes"] == [{"code": "DUPLICATE", "vektis_code": "0587"}]
     stranger = await world.submit(**gli_line("A-3", agb=OTHER_AGB))
     assert (await world.decided(stranger))["reasons"] == ["PROVIDER_UNKNOWN"]
+
+
+async def test_lines_of_one_batch_are_decided_in_the_order_sent(world: World) -> None:
+    """They share their moment of receipt: the order of the batch decides which intake is the second."""
+    lines = [gli_line(f"O-{n}", bsn="100000010", service_date=f"2023-02-{n + 1:02d}") for n in range(6)]
+    response = await world.client.post("/claims/batch", json={"lines": lines}, headers=world.headers)
+    assert response.status_code == 202, response.text
+    ids = response.json()["accepted"]
+    decided = [await world.decided(claim_id) for claim_id in ids]
+    assert [d["status"] for d in decided] == ["approved"] + ["rejected"] * 5
+    assert {r for d in decided[1:] for r in d["reasons"]} == {"PRESTATION_LIMIT_EXCEEDED"}
 
 
 async def test_pending_while_procurement_runs_then_released_by_contract_signed(world: World) -> None:
@@ -303,6 +314,10 @@ async def test_volume_far_above_usual_goes_to_review_and_a_person_decides(
         history = [{**_stored_row(f"old-{m}"), "received_on": dt.date(2023, m, 10)} for m in (3, 4, 5)]
         async with runtime.engine.begin() as conn:  # one line a month before: usual is 1 a month
             await conn.execute(insert(claims), history)
+            await conn.execute(
+                insert(claim_volume),
+                [{"agb": r["agb"], "month": r["received_on"].replace(day=1), "lines": 1} for r in history],
+            )
         lines = [
             gli_line(f"V-{n}", bsn=bsn, prestation_code="GLI-INTAKE")
             for n, bsn in enumerate(["111222333", "123456782", "100000009", "100000010", "100000022"])
@@ -428,3 +443,17 @@ async def test_a_closed_procurement_releases_its_claims_to_the_rules_without_con
     )
     released = await world.decided(held, "approved")  # no contract: restitution, the provider being eligible
     assert released["decision_no"] == 2 and released["reasons"] == []
+
+
+async def test_a_batch_that_is_not_a_batch_is_refused_naming_the_field(world: World) -> None:
+    url, headers = "/claims/batch", {**world.headers, "Content-Type": "application/json"}
+    broken = await world.client.post(url, content=b'{"lines": [', headers=headers)
+    assert broken.status_code == 422 and broken.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in broken.json()["errors"]] == ["body"]
+    empty = await world.client.post(url, json={"lines": []}, headers=world.headers)
+    assert empty.status_code == 422 and [e["field"] for e in empty.json()["errors"]] == ["lines"]
+    too_many = await world.client.post(url, json={"lines": [gli_line("T")] * 5001}, headers=world.headers)
+    assert too_many.status_code in (400, 422) and "at most 5000" in too_many.text
+    spec = (await world.client.get("/openapi.json")).json()
+    body = spec["paths"]["/claims/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["lines"]

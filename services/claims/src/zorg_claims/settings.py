@@ -2,6 +2,8 @@
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from zorg_common.settings import ServiceSettings
 
 
@@ -16,3 +18,6 @@ class ClaimsSettings(ServiceSettings):
     CLAIMS_REVIEW_MIN_LINES: int = 50
     #: The most lines one POST /claims/batch may carry.
     CLAIMS_BATCH_MAX_LINES: int = 5000
+    #: How many POST /claims/batch requests one API process takes in at a time; the others wait
+    #: unread, which bounds the process's memory at a month-end peak.
+    CLAIMS_BATCH_CONCURRENCY: int = Field(default=2, ge=1)

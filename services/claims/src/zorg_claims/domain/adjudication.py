@@ -14,7 +14,7 @@ from typing import Literal
 from zorg_common.policy import Policy
 
 from .calendar import add_months, submission_deadline
-from .claim import ClaimLine
+from .claim import LineFacts
 
 RULE_VERSION = "2026.11-1"
 
@@ -80,18 +80,18 @@ class Decision:
         return [{"code": r, "vektis_code": VEKTIS.get(r)} for r in self.reasons]
 
 
-def _rejected(line: ClaimLine, *reasons: str, **details: str) -> Decision:
+def _rejected(line: LineFacts, *reasons: str, **details: str) -> Decision:
     return Decision("rejected", reasons, line.claimed_cents, 0, details=details)
 
 
-def _allowed(line: ClaimLine, cap_cents: int, *reasons: str) -> Decision:
+def _allowed(line: LineFacts, cap_cents: int, *reasons: str) -> Decision:
     allowed = min(line.claimed_cents, cap_cents)
     extra = ("TARIFF_CAPPED",) if allowed < line.claimed_cents and "TARIFF_CAPPED" not in reasons else ()
     status: Status = "approved" if allowed == line.claimed_cents else "partially_approved"
     return Decision(status, (*reasons, *extra), line.claimed_cents, allowed)
 
 
-def adjudicate(line: ClaimLine, policy: Policy, ctx: Context) -> Decision:
+def adjudicate(line: LineFacts, policy: Policy, ctx: Context) -> Decision:
     """Rules 2-9 of DOMAIN.md in order (rule 1, bad input, is refused at the door; rule 10 by the caller)."""
     if ctx.received_on >= submission_deadline(line.opened):
         return _rejected(line, "SUBMISSION_DEADLINE_PASSED", deadline=submission_deadline(line.opened).isoformat())
@@ -126,7 +126,7 @@ def adjudicate(line: ClaimLine, policy: Policy, ctx: Context) -> Decision:
     return _allowed(line, prestation.max_tariff_cents * line.quantity * pct // 100, "NON_CONTRACTED_RATE")
 
 
-def _programme_rules(line: ClaimLine, policy: Policy, ctx: Context) -> Decision | None:
+def _programme_rules(line: LineFacts, policy: Policy, ctx: Context) -> Decision | None:
     if line.programme not in policy.recognised_programmes():
         return _rejected(line, "PROGRAMME_NOT_RECOGNISED")
     assert line.programme_start is not None, "a GLI line without programme start is refused at the door"
@@ -147,7 +147,7 @@ def _programme_rules(line: ClaimLine, policy: Policy, ctx: Context) -> Decision 
     return None
 
 
-def _authorised(line: ClaimLine, ctx: Context) -> bool:
+def _authorised(line: LineFacts, ctx: Context) -> bool:
     """A machtiging granted before the trajectory opened (DOMAIN.md: "before the opening date") and still
     valid on the service date; when the line names a number, that one."""
     for auth in ctx.authorisations:

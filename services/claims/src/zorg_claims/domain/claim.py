@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,3 +50,50 @@ class ClaimLine(BaseModel):
     def stored_diagnosis(self) -> str | None:
         """The diagnosis as it may be kept: never when the insured person made a privacy statement."""
         return None if self.privacy_statement else self.diagnosis_code
+
+
+class LineFacts(Protocol):
+    """What the rules read of a line: a ``ClaimLine`` at the door, a ``StoredLine`` in the worker."""
+
+    @property
+    def agb(self) -> str: ...
+    @property
+    def bsn(self) -> str: ...
+    @property
+    def sector(self) -> str: ...
+    @property
+    def prestation_code(self) -> str: ...
+    @property
+    def service_date(self) -> dt.date: ...
+    @property
+    def opened(self) -> dt.date: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def claimed_cents(self) -> int: ...
+    @property
+    def programme(self) -> str | None: ...
+    @property
+    def programme_start(self) -> dt.date | None: ...
+    @property
+    def referral(self) -> bool: ...
+    @property
+    def authorisation_number(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLine:
+    """A line as stored, checked at the door already: for the worker, which reads thousands a second."""
+
+    agb: str
+    bsn: str
+    sector: str
+    prestation_code: str
+    service_date: dt.date
+    opened: dt.date
+    quantity: int
+    claimed_cents: int
+    programme: str | None
+    programme_start: dt.date | None
+    referral: bool
+    authorisation_number: str | None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import func, insert, select, update
 
 from zorg_common import clock
@@ -17,6 +19,7 @@ from zorg_common.events import ClaimAdjudicated, ReasonCode
 from zorg_common.identifiers import Agb, Bsn
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput, Conflict, NotFound
+from zorg_common.uow import UnitOfWork
 
 from ..adapters.orm import authorisations, claims, decisions
 from ..domain.adjudication import VEKTIS
@@ -146,10 +149,32 @@ async def post_claim(body: Annotated[dict[str, Any], Body()], uow: UowDep, _: Wr
     status_code=202,
     response_model=BatchOut,
     summary="Submit many lines; good lines are taken even when others are refused",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")}
+            },
+        }
+    },
 )
-async def post_batch(body: BatchIn, uow: UowDep, _: WriteClaims, runtime: RuntimeDep) -> BatchOut:
+async def post_batch(request: Request, uow: UowDep, _: WriteClaims, runtime: RuntimeDep) -> BatchOut:
     assert isinstance(runtime.settings, ClaimsSettings)
-    limit = runtime.settings.CLAIMS_BATCH_MAX_LINES
+    slots = runtime.state.get("batch_slots")
+    if slots is None:
+        slots = runtime.state["batch_slots"] = asyncio.Semaphore(runtime.settings.CLAIMS_BATCH_CONCURRENCY)
+    # The body is read only once a slot is free: at a month-end peak the waiting requests stay in
+    # the network buffers instead of all being parsed into memory at once.
+    async with slots:
+        try:
+            body = BatchIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        return await _take_batch(body, uow, runtime.settings)
+
+
+async def _take_batch(body: BatchIn, uow: UnitOfWork, settings: ClaimsSettings) -> BatchOut:
+    limit = settings.CLAIMS_BATCH_MAX_LINES
     if len(body.lines) > limit:
         raise BadInput([("lines", f"at most {limit} lines a request, got {len(body.lines)}")])
     today = clock.today()
@@ -206,6 +231,8 @@ async def list_claims(
             claims.c.agb == agb if agb else None,
             claims.c.status == status if status else None,
             claims.c.hold == hold if hold else None,
+            # Every pending claim waits on a hold: this lets the held-claims index find them.
+            claims.c.hold.is_not(None) if status == "pending" and not hold else None,
         )
         if c is not None
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import cast
 
 from zorg_common.consumer import ConsumerSpec
 from zorg_common.events import TOPIC_CLAIMS, TOPIC_CONTRACTS, TOPIC_PROVIDERS, ClaimSubmitted, CloudEvent, Event
@@ -22,7 +23,8 @@ def review() -> Review:
 
 
 async def claims_submitted(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, Event]]) -> None:
-    ids = [event.claim_id for _, event in items if isinstance(event, ClaimSubmitted)]
+    # Only ClaimSubmitted comes here (the batch handler's type); no isinstance per event, it is not free.
+    ids = [cast(ClaimSubmitted, event).claim_id for _, event in items]
     await adjudicate_claims(uow, ids, review())
 
 

@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 # Providers of the eligibility demo (services/eligibility/.../demo.py).
 CARE_GROUP, COACH, COACH_NO_KVK = "40000001", "40000003", "40000010"
+# Of the contracting demo: De Linde's contract leaves out the maintenance phase; Beweeggroep Zuid's
+# follow format waits for review, so its procurement is in progress.
+NO_MAINTENANCE, IN_REVIEW = "40000002", "40000023"
 GGZ_PRACTICE, UNKNOWN = "40000030", "49999999"
 
 
@@ -90,6 +93,17 @@ def demo_lines(today: dt.date) -> list[dict[str, Any]]:
             quantity=1,
             bsn="100000083",
         ),  # SUBMISSION_DEADLINE_PASSED
+        # The contracting demo's procurements are for 2023: these two meet them on the demo date
+        # of `make run` (2023-06-01); on a real date years later they are simply paid.
+        gli("DEMO-15", agb=IN_REVIEW, bsn="100000095"),  # AWAITING_CONTRACT: pending until the contract
+        gli(
+            "DEMO-16",
+            agb=NO_MAINTENANCE,
+            bsn="100000101",
+            prestation_code="GLI-MAINTENANCE-Q",
+            claimed_cents=9829,
+            programme_start=add_months(month_ago, -13).isoformat(),
+        ),  # PRESTATION_NOT_CONTRACTED
     ]
 
 

@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import String, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from zorg_common import clock
-from zorg_common.events import ClaimSubmitted
+from zorg_common.db import BulkInsert, among, unnest
+from zorg_common.events import ClaimSubmitted, new_id
 from zorg_common.policy import policy_for
 from zorg_common.uow import UnitOfWork
 
-from ..adapters.orm import claims
+from ..adapters.orm import claim_volume, claims
 from ..domain.claim import ClaimLine
 
 #: Vektis COD954 codes that go with refusals at the door.
 DOOR_CODES = {"bsn": "0435", "prestation_code": "0582", "service_date": "8176"}
 
 _EXISTING = select(claims.c.id, claims.c.agb, claims.c.provider_reference).where(
-    claims.c.agb.in_(bindparam("agbs", expanding=True)),
-    claims.c.provider_reference.in_(bindparam("references", expanding=True)),
+    among(claims.c.agb, "agbs", postgres=False), among(claims.c.provider_reference, "references", postgres=False)
 )
-_INSERT = insert(claims)
+# PostgreSQL: the batch's (provider, reference) pairs, each looked up in the unique index.
+_PAIRS = unnest("pairs", agbs=String(), references=String())
+_EXISTING_PAIRS = select(claims.c.id, claims.c.agb, claims.c.provider_reference).join(
+    _PAIRS, (claims.c.agb == _PAIRS.c.agbs) & (claims.c.provider_reference == _PAIRS.c.references)
+)
+_INSERT = BulkInsert(claims, [c.name for c in claims.columns])
 
 
 @dataclass(frozen=True)
@@ -67,16 +74,22 @@ class Submitted:
     created: int
 
 
+def _existing_query(uow: UnitOfWork, lines: Sequence[ClaimLine]) -> tuple[Any, dict[str, list[str]]]:
+    if uow.session.get_bind().dialect.name == "postgresql":
+        pairs = list({(ln.agb, ln.provider_reference) for ln in lines})
+        return _EXISTING_PAIRS, {"agbs": [a for a, _ in pairs], "references": [r for _, r in pairs]}
+    return _EXISTING, {
+        "agbs": list({ln.agb for ln in lines}),
+        "references": list({ln.provider_reference for ln in lines}),
+    }
+
+
 async def submit(uow: UnitOfWork, lines: Sequence[ClaimLine], received_on: dt.date) -> Submitted:
     """Store the lines not seen before (by provider and reference) and emit ClaimSubmitted for each."""
     if not lines:
         return Submitted([], 0)
     existing = {
-        (row.agb, row.provider_reference): row.id
-        for row in await uow.session.execute(
-            _EXISTING,
-            {"agbs": list({ln.agb for ln in lines}), "references": list({ln.provider_reference for ln in lines})},
-        )
+        (row.agb, row.provider_reference): row.id for row in await uow.session.execute(*_existing_query(uow, lines))
     }
     now = clock.utcnow()
     rows: list[dict[str, Any]] = []
@@ -84,7 +97,7 @@ async def submit(uow: UnitOfWork, lines: Sequence[ClaimLine], received_on: dt.da
     for line in lines:
         key = (line.agb, line.provider_reference)
         if key not in existing:
-            claim_id = str(uuid.uuid4())
+            claim_id = new_id()
             existing[key] = claim_id
             rows.append(_row(claim_id, line, received_on, now))
             uow.emit(
@@ -110,8 +123,21 @@ async def submit(uow: UnitOfWork, lines: Sequence[ClaimLine], received_on: dt.da
             )
         ids.append(existing[key])
     if rows:
-        await uow.session.execute(_INSERT, rows)
+        await _INSERT.execute(uow.session, rows)
+        await _count_volume(uow, Counter(row["agb"] for row in rows), received_on.replace(day=1))
     return Submitted(ids, len(rows))
+
+
+async def _count_volume(uow: UnitOfWork, per_agb: Counter[str], month: dt.date) -> None:
+    """Add the lines to their providers' monthly counts (in AGB order: concurrent batches never deadlock)."""
+    dialect = uow.session.get_bind().dialect.name
+    insert_or_add = (pg_insert if dialect == "postgresql" else sqlite_insert)(claim_volume)
+    statement = insert_or_add.on_conflict_do_update(
+        index_elements=["agb", "month"], set_={"lines": claim_volume.c.lines + insert_or_add.excluded.lines}
+    )
+    await uow.session.execute(
+        statement, [{"agb": agb, "month": month, "lines": per_agb[agb]} for agb in sorted(per_agb)]
+    )
 
 
 def _row(claim_id: str, line: ClaimLine, received_on: dt.date, now: dt.datetime) -> dict[str, Any]:
