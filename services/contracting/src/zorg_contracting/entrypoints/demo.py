@@ -50,7 +50,8 @@ def demo_mails() -> list[tuple[str, bytes]]:
             "good (.csv): followed",
             samples.mail(
                 sender="secretariaat@delinde.example",
-                attachments=[("volgformat.csv", "text/csv", samples.csv_bytes(csv_fields, samples.GLI_TARIFFS))],
+                # De Linde has no maintenance phase: its contract leaves that prestation out.
+                attachments=[("volgformat.csv", "text/csv", samples.csv_bytes(csv_fields, samples.GLI_TARIFFS[:2]))],
                 message_id="<demo-good-csv@zorginkoop.example>",
             ),
         ),
