@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from tests.conftest import Kafka, eventually
 from tests.integration.backbone import read_topic, service_pair
 from tests.support import provider_updated
-from zorg_common.broker import free_port, port_open
+from zorg_common.broker import bindable, ephemeral_range, free_port, port_open
 
 pytestmark = pytest.mark.e2e
 
@@ -28,34 +27,13 @@ SERVICES = {"eligibility": 8001, "contracting": 8002, "claims": 8003, "publicati
 ZORG = [sys.executable, "-m", "zorg_common.cli"]
 
 
-def _ephemeral_low() -> int:
-    """The first port the kernel hands out to outgoing connections (Linux; 32768 elsewhere)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _free_offset() -> int:
-    """An offset that puts every service port (and SMTP's 2525) below the ephemeral range.
-
-    Ports inside it can be taken between this check and the service's bind by any outgoing
-    connection (to the broker, to PostgreSQL), which once made a service fail to start in CI.
-    """
+    """An offset that puts every service port (and SMTP's 2525) on free ports."""
     ports = (*SERVICES.values(), 2525)
-    top = _ephemeral_low() - max(ports) - 1
+    top = ephemeral_range()[0] - max(ports)  # below it, only another listener can take a port
     for _ in range(50):
-        offset = random.randrange(10_000, max(top, 10_010), 10)
-        if all(_bindable(port + offset) for port in ports):
+        offset = random.randrange(10_000 - min(ports), max(top, 10_000 - min(ports) + 1))
+        if all(bindable(port + offset) for port in ports):
             return offset
     raise RuntimeError("no free ports")
 

