@@ -55,6 +55,7 @@ class CpuMeter:
         self.pids = {name: pid for name, pid in pids.items() if pid is not None}
         self.databases = tuple(f" {name} " for name in databases)
         self.began = 0.0
+        self.seconds = 0.0  # the last window's length
         self.before: dict[str, dict[int, float]] = {}
 
     @classmethod
@@ -113,7 +114,7 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         """Per process group: percent of one core used since ``start()``."""
         after = self._snapshot()
-        wall = max(time.monotonic() - self.began, 1e-9)
+        wall = self.seconds = max(time.monotonic() - self.began, 1e-9)
         usage: dict[str, float] = {}
         for name, now in after.items():
             if now:
@@ -123,3 +124,7 @@ class CpuMeter:
             ours = sum(v for k, v in usage.items() if k != "machine")
             usage["others"] = max(0.0, usage.pop("machine") - ours)
         return usage
+
+    def per_item_us(self, usage: dict[str, float], items: int) -> dict[str, float]:
+        """CPU microseconds per item (event, message, line) of each group in ``usage`` but ``others``."""
+        return {name: pct / 100 * self.seconds / items * 1e6 for name, pct in usage.items() if name != "others"}

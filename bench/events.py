@@ -3,14 +3,16 @@
 Two services, two throw-away PostgreSQL databases: the eligibility service commits
 ``ProviderUpdated`` events through its ``UnitOfWork`` (the outbox) and its ``OutboxRelay`` sends
 them; the contracting service, in a separate process, handles them with a ``ConsumerRunner``
-(inbox) whose handler writes one row per event into a table of its own database. The broker is
+(inbox) whose handler writes one row per event into a table of its own database (by default a batch
+handler, one ``BulkInsert`` statement per run of events, as the services' busy consumers write; ``--handler
+row`` makes it one statement per event). The broker is
 the bundled one, started here, unless ``KAFKA_BOOTSTRAP_SERVERS`` is set. Each phase has its own
 databases and its own topic prefix, so the phases do not interfere.
 
 Phases (all in one run):
 
-1. ``throughput``: ``--events`` events (default 20,000) committed in transactions of ``--tx-size``
-   events (default 100), relayed and consumed; events/s from the first commit until the
+1. ``throughput``: ``--events`` events (default 100,000; fewer make the figures jump) committed in
+   transactions of ``--tx-size`` events (default 100), relayed and consumed; events/s from the first commit until the
    consumer has committed the last one, with when the writer, the relay and the consumer
    finished.
 2. ``stages``: the same events, one stage at a time (write with no relay running; relay with no
@@ -29,7 +31,9 @@ Phases (all in one run):
 It ends with the ratio outbox/raw and whether the targets hold: the outbox path at least a third
 of the raw rate, and p99 under 200 ms at 1,000 events/s. Each phase also shows the CPU used by the
 producing process, the consuming process, PostgreSQL (our databases) and the broker, and by
-anything else on the machine, which, when large, makes the figures unreliable (noted below them).
+anything else on the machine, which, when large, makes the figures unreliable (noted below them);
+the throughput and raw phases also give that CPU per event in microseconds, the budget both paths
+spend on this machine.
 
 Run (from the repository root)::
 
@@ -64,6 +68,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from zorg_common.consumer import BatchHandler, ConsumerSpec, Handler
+from zorg_common.db import BulkInsert
 from zorg_common.events import TOPIC_PROVIDERS, Address, CloudEvent, Event, ProviderUpdated, envelope, topic_name
 from zorg_common.kafka import consumer_for, ensure_topics, producer_for
 from zorg_common.service import Runtime, tune_process
@@ -113,7 +118,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
         description="Outbox -> relay -> Kafka -> inbox consumer: throughput, latency, and the raw aiokafka baseline.",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 events, 3 s latency phase")
-    parser.add_argument("--events", type=int, help="events in the throughput, stages and raw phases (20,000)")
+    parser.add_argument("--events", type=int, help="events in the throughput, stages and raw phases (100,000)")
     parser.add_argument("--tx-size", type=int, default=100, help="events per transaction in the throughput phase")
     parser.add_argument("--writers", type=int, default=1, help="concurrent writing transactions (throughput)")
     parser.add_argument("--keys", type=int, default=1000, help="distinct provider keys (AGB codes)")
@@ -126,9 +131,10 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
     parser.add_argument(
         "--handler",
         choices=("row", "batch", "inbox"),
-        default="row",
-        help="row: the handler inserts one row per event (default); batch: a batch handler inserts a run of "
-        "events in one statement; inbox: the handler does nothing",
+        default="batch",
+        help="batch: a batch handler inserts a run of events in one statement, as the services' busy consumers "
+        "do (default); row: a per-event handler inserts one row per event (a round trip each); inbox: the "
+        "handler does nothing",
     )
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), help="event loop (uvloop when installed, as uvicorn)")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
@@ -160,7 +166,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
     if args.partitions:
         settings["KAFKA_TOPIC_PARTITIONS"] = args.partitions
     config = Config(
-        events=args.events or (2_000 if args.quick else 20_000),
+        events=args.events or (2_000 if args.quick else 100_000),
         tx_size=args.tx_size,
         writers=args.writers,
         keys=args.keys,
@@ -240,7 +246,7 @@ class ConsumerJob:
     loop: str
     settings: dict[str, Any]
     database_url: str | None = None
-    handler: str = "row"
+    handler: str = "batch"
 
 
 @dataclass
@@ -287,10 +293,12 @@ class Recorder:
 
 
 def make_batch_handler(recorder: Recorder) -> BatchHandler:
+    rows = BulkInsert(received, ["event_id", "agb"])
+
     async def handle(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, Event]]) -> None:
         session = uow.session
         recorder.pending(session.sync_session).extend(ce.id for ce, _ in items)
-        await session.execute(insert(received), [{"event_id": ce.id, "agb": data.agb} for ce, data in items])
+        await rows.execute(session, [{"event_id": ce.id, "agb": data.agb} for ce, data in items])
 
     return handle
 
@@ -588,6 +596,7 @@ async def phase_throughput(phase: Phase) -> dict[str, Any]:
                 relayed.cancel()
             result = await consumer.finished(config.timeout)
             cpu = meter.stop()
+            cpu_us = meter.per_item_us(cpu, config.events)
         finally:
             await runtime.close()
     lat = latencies_ms(commits, result.stamps)
@@ -605,6 +614,7 @@ async def phase_throughput(phase: Phase) -> dict[str, Any]:
         "loaded_p50_ms": percentile(lat, 50),
         "loaded_p99_ms": percentile(lat, 99),
         "cpu": cpu,
+        "cpu_us": cpu_us,
     }
 
 
@@ -740,6 +750,7 @@ async def phase_raw(phase: Phase) -> dict[str, Any]:
             await producer.stop()
         result = await consumer.finished(config.timeout)
         cpu = meter.stop()
+        cpu_us = meter.per_item_us(cpu, config.events)
     elapsed = result.last - start
     return {
         "messages": config.events,
@@ -748,6 +759,7 @@ async def phase_raw(phase: Phase) -> dict[str, Any]:
         "produced_per_s": config.events / (produced - start),
         "elapsed_s": elapsed,
         "cpu": cpu,
+        "cpu_us": cpu_us,
     }
 
 
@@ -772,6 +784,14 @@ def _cpu(figures: dict[str, Any]) -> str:
     return "  ".join(f"{name} {cpu[name]:.0f}" for name in order if name in cpu) or "-"
 
 
+def _cpu_us(figures: dict[str, Any]) -> str:
+    per: dict[str, float] = figures.get("cpu_us") or {}
+    if not per:
+        return "-"
+    order = ("producer", "consumer", "postgres", "broker")
+    return "  ".join(f"{name} {per[name]:.1f}" for name in order if name in per) + f"  total {sum(per.values()):.1f}"
+
+
 def report(config: Config, bootstrap: str, external: bool, figures: dict[str, dict[str, Any]]) -> list[str]:
     rows: list[tuple[str, str, str]] = []
     t = figures.get("throughput")
@@ -784,6 +804,7 @@ def report(config: Config, bootstrap: str, external: bool, figures: dict[str, di
             ("    consumer done (all committed)", "since first commit", f"{t['consumed_s']:.2f} s"),
             ("    commit->consumer under load", "p50 / p99", f"{_n(t['loaded_p50_ms'])} / {_n(t['loaded_p99_ms'])} ms"),
             ("    cpu, % of one core", f"of {os.cpu_count()} cores", _cpu(t)),
+            ("    cpu per event, microseconds", "", _cpu_us(t)),
         ]
     s = figures.get("stages")
     if s:
@@ -810,6 +831,7 @@ def report(config: Config, bootstrap: str, external: bool, figures: dict[str, di
             ("3 raw aiokafka produce+consume", what, f"{_n(r['msgs_per_s'])} msgs/s"),
             ("    of which produce alone", "acked", f"{_n(r['produced_per_s'])} msgs/s"),
             ("    cpu, % of one core", "", _cpu(r)),
+            ("    cpu per message, microseconds", "", _cpu_us(r)),
         ]
     verdicts = figures.get("targets", {})
     if "ratio" in verdicts:
