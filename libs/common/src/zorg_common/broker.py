@@ -51,8 +51,9 @@ def free_port() -> int:
     A port from the ephemeral range can be taken by any outgoing connection between this check
     and the server's bind; below that range only another listener can take it.
     """
+    top = max(ephemeral_range()[0], 10_001)
     for _ in range(200):
-        port = random.randrange(10_000, max(ephemeral_range()[0], 10_001))
+        port = random.randrange(10_000, top)
         if bindable(port):
             return port
     raise RuntimeError("no free port below the ephemeral range")
