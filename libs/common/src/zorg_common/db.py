@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Table, Text, any_, bindparam, cast, event, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -119,3 +121,20 @@ class BulkInsert:
             for name in self.columns
         }
         await session.execute(self._postgres, params)
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
+    """An INSERT of the session's dialect (PostgreSQL or SQLite), which has ``on_conflict_do_update``."""
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> None:
+    """Insert the rows, or replace the other columns of those whose ``key`` is there (PostgreSQL and SQLite)."""
+    if not rows:
+        return
+    statement = dialect_insert(session, table)
+    columns = [c for c in rows[0] if c not in key]
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
+    )
+    await session.execute(statement, list(rows))

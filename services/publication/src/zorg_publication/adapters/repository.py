@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from zorg_common.db import upsert
 
 from ..domain.listing import Change, ContractState, EntryKey, ListingItem, ProviderCard
 from ..domain.search import search_key
 from .orm import contracts, listing_entries, providers
-
-
-async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> None:
-    """Insert or replace rows by their key (PostgreSQL and SQLite)."""
-    if not rows:
-        return
-    insert_new = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_new(table)
-    columns = [c for c in rows[0] if c not in key]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
-    )
-    await session.execute(statement, list(rows))
 
 
 def provider_of(row: Any) -> ProviderCard:
