@@ -57,6 +57,18 @@ def test_a_good_format_has_no_problems_and_takes_the_policy_of_its_start_year() 
     assert fmt.programmes == ("Cool", "SLIMMER")
 
 
+def test_programmes_are_recognised_in_any_spelling_of_the_policys_one_list() -> None:
+    fmt, problems = check_format(_form(programmes="de BeweegKuur, Beweegkuur; cool"), policies(), "3311", TODAY)
+    assert problems == [] and fmt is not None
+    _, problems = check_format(_form(programmes="Beweegkuur, Eigen programma"), policies(), "3311", TODAY)
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "Programma's",
+            "'Eigen programma' is not a recognised programme (Cool, BeweegKuur, SLIMMER, Samen Sportief in Beweging)",
+        )
+    ]
+
+
 def test_rows_and_body_lines_give_the_same_form() -> None:
     fields = format_fields("40000001", "Zorggroep Leefstijl Noord", "70000001")
     rows = [[label, value] for label, value in fields] + [["Prestatiecode", "Omschrijving", "Tarief"]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterable
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -84,6 +85,14 @@ class NoDateWithinYears(_Strict):
     no_date_within_years: int = Field(gt=0)
 
 
+class IncludesRecognisedProgramme(_Strict):
+    """The fact (a list of programme names) holds at least one of the policy's recognised programmes,
+    in any of its spellings (compared by ``programme_key``)."""
+
+    fact: FactName
+    includes_recognised_programme: Literal[True]
+
+
 class AllOf(_Strict):
     all_of: list[Rule] = Field(min_length=1)
 
@@ -92,7 +101,10 @@ class AnyOf(_Strict):
     any_of: list[Rule] = Field(min_length=1)
 
 
-Rule = Annotated[FactIs | FactIncludesAny | NoDateWithinYears | AllOf | AnyOf, Field(union_mode="smart")]
+Rule = Annotated[
+    FactIs | FactIncludesAny | IncludesRecognisedProgramme | NoDateWithinYears | AllOf | AnyOf,
+    Field(union_mode="smart"),
+]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
@@ -141,8 +153,29 @@ class Prestation(_Strict):
     kind: Literal["GLI", "ZPM", "DBC"]
     max_tariff_cents: int = Field(gt=0)
     sample: bool = False  # an illustrative amount until the real table is loaded
+    #: Specialised care: on a referral at an institution it needs an authorisation (machtiging).
     specialised: bool = False
+    #: The care type an authorisation may name instead of the prestation code (e.g. ``sggz``).
+    care_type: str | None = Field(default=None, min_length=1, max_length=64)
     limit: PrestationLimit | None = None
+
+
+_ARTICLE = re.compile(r"^de\s+", re.IGNORECASE)
+_UNSPACED = re.compile(r"[\s\-\u2010-\u2015]+")
+
+
+@lru_cache(maxsize=4096)  # asked for every GLI claim line, with a handful of distinct names
+def programme_key(name: str) -> str:
+    """How programme names are compared (DOMAIN.md, recognised programmes): case, a leading article
+    *de*, spacing and hyphens do not matter ("de BeweegKuur", "Beweegkuur" and "BEWEEG-KUUR" are one)."""
+    return _UNSPACED.sub("", _ARTICLE.sub("", name.strip())).casefold()
+
+
+class Programme(_Strict):
+    """A recognised programme, listed once: its name and the other ways it is written."""
+
+    name: str = Field(min_length=1, max_length=100)
+    spellings: list[str] = []
 
 
 class Policy(_Strict):
@@ -156,6 +189,9 @@ class Policy(_Strict):
     routes: list[RouteRule] = Field(min_length=1)
     large_institution: LargeInstitution | None = None
     prestations: list[Prestation] = Field(min_length=1)
+    #: The recognised programmes (GLI), each once with its spellings: the one list that eligibility,
+    #: the follow format and claims compare programme names with.
+    programmes: list[Programme] = []
     #: From this date claims use ZPM prestations and no longer DBC ones (the *harde stop*).
     zpm_from: dt.date | None = None
     #: How long a GLI programme runs: months 0-12 treatment, 12-24 maintenance.
@@ -177,6 +213,12 @@ class Policy(_Strict):
             doubles = sorted({x for x in items if items.count(x) > 1})
             if doubles:
                 raise ValueError(f"{name} listed twice: {', '.join(doubles)}")
+        keys = [k for p in self.programmes for k in {programme_key(s) for s in (p.name, *p.spellings)}]
+        doubles = sorted({k for k in keys if keys.count(k) > 1})
+        if doubles:
+            raise ValueError(f"programmes: two programmes spelled alike: {', '.join(doubles)}")
+        if self._uses_programme_list() and not self.programmes:
+            raise ValueError("a criterion asks for a recognised programme, but the policy lists no programmes")
         if any(r.size for r in self.routes) and self.large_institution is None:
             raise ValueError("routes by institution size need large_institution thresholds")
         cal = self.calendar
@@ -192,27 +234,21 @@ class Policy(_Strict):
         # Asked for every claim line: a lookup, not a walk through the list.
         return {p.code: p for p in self.prestations}
 
-    def recognised_programmes(self) -> frozenset[str]:
-        """The programmes the policy recognises: the values its programme criterion accepts."""
-        return self._recognised_programmes
+    def recognised_programme(self, name: str | None) -> Programme | None:
+        """The recognised programme ``name`` is a spelling of, if any (compared by ``programme_key``)."""
+        return self._programmes_by_key.get(programme_key(name)) if name else None
 
     @cached_property
-    def _recognised_programmes(self) -> frozenset[str]:
-        found: set[str] = set()
+    def _programmes_by_key(self) -> dict[str, Programme]:
+        return {programme_key(s): p for p in self.programmes for s in (p.name, *p.spellings)}
 
-        def walk(rule: Rule) -> None:
-            if isinstance(rule, FactIncludesAny) and rule.fact == "programmes":
-                found.update(rule.includes_any)
-            elif isinstance(rule, AllOf):
-                for inner in rule.all_of:
-                    walk(inner)
-            elif isinstance(rule, AnyOf):
-                for inner in rule.any_of:
-                    walk(inner)
+    def _uses_programme_list(self) -> bool:
+        def uses(rule: Rule) -> bool:
+            if isinstance(rule, AllOf | AnyOf):
+                return any(uses(r) for r in (rule.all_of if isinstance(rule, AllOf) else rule.any_of))
+            return isinstance(rule, IncludesRecognisedProgramme)
 
-        for criterion in self.criteria:
-            walk(criterion.rule)
-        return frozenset(found)
+        return any(uses(c.rule) for c in self.criteria)
 
 
 class PolicyFileError(ValueError):

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from zorg_common.policy import FactIncludesAny, Policy
+from zorg_common.policy import Policy
 
 from .notation import euros, label_key, parse_amount_cents, parse_date
 
@@ -128,27 +128,6 @@ def form_from_text(text: str) -> RawForm:
     return form
 
 
-def recognised_programmes(policy: Policy) -> list[str] | None:
-    """The programmes the policy recognises (its criterion on the `programmes` fact), if it has one."""
-
-    def walk(rule: object) -> list[str] | None:
-        if isinstance(rule, FactIncludesAny) and rule.fact == "programmes":
-            return list(rule.includes_any)
-        for child in getattr(rule, "all_of", None) or getattr(rule, "any_of", None) or []:
-            if found := walk(child):
-                return found
-        return None
-
-    for criterion in policy.criteria:
-        if found := walk(criterion.rule):
-            return found
-    return None
-
-
-def _programme_key(name: str) -> str:
-    return label_key(re.sub(r"^(de|het)\s+", "", name.strip(), flags=re.IGNORECASE))
-
-
 def _text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -223,12 +202,11 @@ def check_format(
     if signed is not None and signed > today:
         bad("signed_with_preferred_on", "lies in the future")
     programmes = tuple(p.strip() for p in re.split(r"[,;]", text["programmes"]) if p.strip())
-    recognised = recognised_programmes(policy) if policy else None
-    if recognised is not None:
-        keys = {_programme_key(r): r for r in recognised}
+    if policy is not None and policy.programmes:  # the policy's one list, compared its one way
+        recognised = ", ".join(p.name for p in policy.programmes)
         for programme in programmes:
-            if _programme_key(programme) not in keys:
-                bad("programmes", f"{programme!r} is not a recognised programme ({', '.join(recognised)})")
+            if policy.recognised_programme(programme) is None:
+                bad("programmes", f"{programme!r} is not a recognised programme ({recognised})")
     tariffs = _check_tariffs(form, policy, problems)
     if problems or policy is None:
         return None, problems
