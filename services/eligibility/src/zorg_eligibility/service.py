@@ -6,6 +6,7 @@ from .adapters.orm import metadata
 from .entrypoints.api import evaluations_router, policies_router, providers_router
 from .entrypoints.demo import load_demo
 from .entrypoints.importer import providers_cli
+from .entrypoints.worker import reevaluation_worker
 from .settings import EligibilitySettings
 
 SPEC = ServiceSpec(
@@ -15,6 +16,7 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="zorg_eligibility.migrations",
     routers=(providers_router, policies_router, evaluations_router),
+    workers=(reevaluation_worker,),
     cli=providers_cli,
     demo=load_demo,
     topics=("zorg.providers",),

@@ -67,6 +67,9 @@ evaluations = Table(
     Column("criteria", JSON, nullable=False),
     Column("warnings", JSON, nullable=False),
     Column("facts", JSON, nullable=False),  # the facts it used
+    # The first day a time-bound verdict would change (an error leaving the five-year window): the
+    # provider is evaluated again on that day.
+    Column("changes_on", Date, nullable=True),
     Column("provider_version", Integer, nullable=False),
     Column("trigger", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -74,3 +77,9 @@ evaluations = Table(
     Column("note", Text, nullable=True),
 )
 Index("ix_evaluations_agb_created", evaluations.c.agb, evaluations.c.created_at)
+Index(
+    "ix_evaluations_changes_on",
+    evaluations.c.changes_on,
+    postgresql_where=evaluations.c.changes_on.is_not(None),
+    sqlite_where=evaluations.c.changes_on.is_not(None),
+)

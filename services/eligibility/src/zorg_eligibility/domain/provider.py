@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zorg_common import clock
 from zorg_common.identifiers import Iban, Kvk, Postcode
 
 Kind = Literal["individual", "care_group", "institution"]
@@ -44,6 +45,18 @@ class Facts(BaseModel):
     quality_statute_ii_approved: bool | None = None
     claims_total_prev_year_cents: int | None = Field(default=None, ge=0)
     insured_treated_prev_year: int | None = Field(default=None, ge=0)
+
+    @field_validator("serious_misconduct_on")
+    @classmethod
+    def _not_after_the_evaluation(cls, value: dt.date | None) -> dt.date | None:
+        # Facts are evaluated on the day they are recorded: an error dated after it is a mistake in
+        # the input, not a verdict (DOMAIN.md, verdicts that change with time).
+        today = clock.today()
+        if value is not None and value > today:
+            raise ValueError(
+                f"lies after the evaluation date {today.isoformat()}: an error is recorded once it happened"
+            )
+        return value
 
     def on_file(self) -> dict[str, Any]:
         """The facts as stored: only those given, in JSON form; a null kept only where it means "none"."""

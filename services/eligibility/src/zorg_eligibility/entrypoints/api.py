@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
 
 from zorg_common.app import UowDep
@@ -71,9 +71,12 @@ class EvaluationOut(BaseModel):
     criteria: list[CriterionOut]
     warnings: list[str]
     evaluated_on: dt.date
+    changes_on: dt.date | None = Field(
+        default=None, description="the first day a time-bound verdict would change; evaluated again on that day"
+    )
     facts: dict[str, Any]
     provider_version: int
-    trigger: str
+    trigger: str = Field(description="registration, fact_change, request, or time (evaluated again on changes_on)")
     created_at: dt.datetime
 
 
