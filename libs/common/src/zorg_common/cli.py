@@ -203,6 +203,9 @@ def up(
             raise click.BadParameter(f"{today!r} is not YYYY-MM-DD or 'real'", param_hint="--today") from None
         os.environ["ZORG_TODAY"] = today  # the children inherit it, and the demo loaders here read it
         click.echo(f"today       {today} (ZORG_TODAY; --today real for the real clock)")
+    # The demo loaders here find the services' databases where the children do (the claims demo writes
+    # a provider's history there, which no API takes in on one business date).
+    os.environ["ZORG_DATA_DIR"] = str(data_dir.resolve())
     platform = Platform(
         services(),
         data_dir=data_dir.resolve(),
