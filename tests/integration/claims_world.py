@@ -4,7 +4,6 @@ outbox to send it events with. Shared by tests/integration/test_claims_*.py."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,17 +12,11 @@ from sqlalchemy import select
 
 from tests.conftest import Kafka, eventually
 from tests.support import running_app
+from tests.unit.claims.builders import eligible
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_claims.settings import ClaimsSettings
 from zorg_common.auth import issue_token
-from zorg_common.events import (
-    ContractSigned,
-    EligibilityDetermined,
-    Event,
-    ProcurementClosed,
-    ProcurementStarted,
-    ProviderRegistered,
-)
+from zorg_common.events import Event, ProviderRegistered
 from zorg_common.messaging import inbox
 from zorg_common.migrations import upgrade
 from zorg_common.service import Runtime
@@ -130,21 +123,6 @@ async def all_assigned(runners: list[Any]) -> bool:
     return all(r.assigned.is_set() for r in runners)
 
 
-def eligible(agb: str, policy_id: str = "GLI-2023", verdict: bool = True) -> EligibilityDetermined:
-    sector, year = policy_id.split("-")
-    return EligibilityDetermined(
-        agb=agb,
-        evaluation_id=f"e-{agb}-{verdict}",
-        policy_id=policy_id,
-        sector=sector,  # type: ignore[arg-type]
-        contract_year=int(year),
-        eligible=verdict,
-        route="follow" if verdict else None,
-        criteria=[],
-        evaluated_on=dt.date(2022, 9, 1),
-    )
-
-
 def gli_line(reference: str, **changes: Any) -> dict[str, Any]:
     return {
         "provider_reference": reference,
@@ -159,43 +137,3 @@ def gli_line(reference: str, **changes: Any) -> dict[str, Any]:
         "programme_start": "2023-01-15",
         **changes,
     }
-
-
-def procurement_started(procurement_id: str, agb: str = GROUP, year: int = 2023) -> ProcurementStarted:
-    return ProcurementStarted(
-        agb=agb,
-        procurement_id=procurement_id,
-        policy_id=f"GLI-{year}",
-        sector="GLI",
-        contract_year=year,
-        route="follow",
-        started_on=dt.date(year - 1, 10, 1),
-        cause="follow_format",
-    )
-
-
-def contract_signed(contract_id: str, procurement_id: str | None, agb: str = GROUP, **tariffs: int) -> ContractSigned:
-    return ContractSigned(
-        agb=agb,
-        contract_id=contract_id,
-        procurement_id=procurement_id,
-        policy_id="GLI-2023",
-        sector="GLI",
-        route="follow",
-        start_date=dt.date(2023, 1, 1),
-        end_date=dt.date(2023, 12, 31),
-        contract_years=[2023],
-        tariffs=[{"prestation_code": code.replace("_", "-"), "amount_cents": cents} for code, cents in tariffs.items()],
-        signed_on=dt.date(2022, 10, 20),
-    )
-
-
-def procurement_closed(procurement_id: str, agb: str = GROUP) -> ProcurementClosed:
-    return ProcurementClosed(
-        agb=agb,
-        procurement_id=procurement_id,
-        policy_id="GLI-2023",
-        sector="GLI",
-        contract_year=2023,
-        closed_on=dt.date(2022, 11, 2),
-    )

@@ -22,11 +22,9 @@ from tests.integration.claims_world import (
     World,
     all_assigned,
     claims_world,
-    contract_signed,
     gli_line,
-    procurement_closed,
-    procurement_started,
 )
+from tests.unit.claims.builders import contract_signed, procurement_closed, procurement_started
 from zorg_claims.adapters.orm import claims, decisions
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_common.events import TOPIC_CLAIMS
@@ -72,13 +70,13 @@ async def test_lines_of_one_batch_are_decided_in_the_order_sent(world: World) ->
 
 
 async def test_pending_while_procurement_runs_then_released_by_contract_signed(world: World) -> None:
-    await world.events(procurement_started("p-1"))
+    await world.events(procurement_started("p-1", GROUP))
     held = await world.submit(**gli_line("H-1", agb=GROUP, prestation_code="GLI-TREATMENT-Q", claimed_cents=20000))
     waiting = await world.decided(held)
     assert (
         waiting["status"] == "pending" and waiting["reasons"] == ["AWAITING_CONTRACT"] and waiting["hold"] == "contract"
     )
-    await world.events(contract_signed("k-1", "p-1", GLI_TREATMENT_Q=18000))
+    await world.events(contract_signed("k-1", "p-1", GROUP, GLI_TREATMENT_Q=18000))
     released = await world.decided(held, "partially_approved")
     assert released["allowed_cents"] == 18000 and released["reasons"] == ["TARIFF_CAPPED"]
     assert released["decision_no"] == 2 and released["hold"] is None
@@ -91,9 +89,9 @@ async def test_pending_while_procurement_runs_then_released_by_contract_signed(w
 
 async def test_a_signed_contract_wins_while_another_procurement_record_is_open(world: World) -> None:
     await world.events(
-        procurement_started("p-1"),
-        contract_signed("k-1", "p-1", GLI_TREATMENT_Q=18000),
-        procurement_started("p-2"),  # say, a change request to the contract, opened later
+        procurement_started("p-1", GROUP),
+        contract_signed("k-1", "p-1", GROUP, GLI_TREATMENT_Q=18000),
+        procurement_started("p-2", GROUP),  # say, a change request to the contract, opened later
     )
     claim_id = await world.submit(**gli_line("W-1", agb=GROUP, prestation_code="GLI-TREATMENT-Q", claimed_cents=19380))
     decided = await world.decided(claim_id)
@@ -217,10 +215,10 @@ async def test_two_worker_instances_never_decide_one_claim_twice(world: World) -
 
 
 async def test_a_closed_procurement_releases_its_claims_to_the_rules_without_contract(world: World) -> None:
-    await world.events(procurement_started("p-9", agb=COACH))
+    await world.events(procurement_started("p-9", COACH))
     held = await world.submit(**gli_line("C-1"))
     assert (await world.decided(held))["hold"] == "contract"
-    await world.events(procurement_closed("p-9", agb=COACH))
+    await world.events(procurement_closed("p-9", COACH))
     released = await world.decided(held, "approved")  # no contract: restitution, the provider being eligible
     assert released["decision_no"] == 2 and released["reasons"] == []
 

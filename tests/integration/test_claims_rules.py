@@ -16,9 +16,9 @@ from tests.integration.claims_world import (
     TODAY,
     World,
     claims_world,
-    eligible,
     gli_line,
 )
+from tests.unit.claims.builders import eligible
 from zorg_common.events import ContractSigned, ProcurementStarted
 from zorg_common.policy import policies, policy_dirs
 

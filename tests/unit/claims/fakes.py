@@ -111,7 +111,7 @@ class FakeClaimsRepository:
         for a in self.authorisations:
             if (a.agb, a.bsn) in pairs:
                 found.authorisations[(a.agb, a.bsn)].append(
-                    Authorisation(a.number, a.care_type, a.requested_on, a.granted_on, a.valid_until, a.status)  # type: ignore[arg-type]
+                    Authorisation(a.number, a.care_type, a.requested_on, a.granted_on, a.valid_until, a.status)
                 )
         found.earlier = [
             EarlierClaim(

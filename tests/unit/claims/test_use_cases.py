@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.unit.claims.builders import contract_signed, eligible, procurement_closed, procurement_started
 from tests.unit.claims.fakes import FakeUnit
 from zorg_claims.adapters.repository import ClaimFilter
 from zorg_claims.domain.claim import ClaimLine
@@ -70,20 +71,7 @@ async def world(*providers: tuple[str, str]) -> FakeUnit:
             unit,
             ProviderRegistered(agb=agb, name=f"Aanbieder {agb}", kind=kind, sectors=["GLI"]),  # type: ignore[arg-type]
         )
-        await handle[EligibilityDetermined.TYPE](
-            unit,
-            EligibilityDetermined(
-                agb=agb,
-                evaluation_id=f"ev-{agb}",
-                policy_id="GLI-2023",
-                sector="GLI",
-                contract_year=2023,
-                eligible=True,
-                route="restitution",
-                criteria=[],
-                evaluated_on=D(2022, 9, 1),
-            ),
-        )
+        await handle[EligibilityDetermined.TYPE](unit, eligible(agb))
     return unit
 
 
@@ -150,7 +138,7 @@ async def test_adjudication_records_each_decision_with_its_inputs_and_event() ->
         19380,
     )
     [history] = unit.repository.decisions
-    assert history["inputs"]["evaluation_id"] == f"ev-{COACH}" and history["inputs"]["policy_id"] == "GLI-2023"
+    assert history["inputs"]["evaluation_id"] == f"e-{COACH}-True" and history["inputs"]["policy_id"] == "GLI-2023"
     [event] = [e for e in unit.events if isinstance(e, ClaimAdjudicated)]
     assert (event.claim_id, event.allowed_cents, event.decision_no) == (claim_id, 19380, 1)
 
@@ -195,44 +183,16 @@ async def test_lines_of_one_batch_see_each_other_in_the_order_sent() -> None:
 # --- holds: procurements and contracts ---------------------------------------------------------
 
 
-def started(procurement_id: str, agb: str = GROUP) -> ProcurementStarted:
-    return ProcurementStarted(
-        agb=agb,
-        procurement_id=procurement_id,
-        policy_id="GLI-2023",
-        sector="GLI",
-        contract_year=2023,
-        route="follow",
-        started_on=D(2022, 10, 1),
-        cause="follow_format",
-    )
+def started(procurement_id: str) -> ProcurementStarted:
+    return procurement_started(procurement_id, GROUP)
 
 
-def signed(contract_id: str = "k-1", procurement_id: str | None = "p-1", agb: str = GROUP) -> ContractSigned:
-    return ContractSigned(
-        agb=agb,
-        contract_id=contract_id,
-        procurement_id=procurement_id,
-        policy_id="GLI-2023",
-        sector="GLI",
-        route="follow",
-        start_date=D(2023, 1, 1),
-        end_date=D(2023, 12, 31),
-        contract_years=[2023],
-        tariffs=[{"prestation_code": "GLI-TREATMENT-Q", "amount_cents": 18000}],
-        signed_on=D(2022, 10, 20),
-    )
+def signed() -> ContractSigned:
+    return contract_signed("k-1", "p-1", GROUP, GLI_TREATMENT_Q=18000)
 
 
-def closed(procurement_id: str, agb: str = GROUP) -> ProcurementClosed:
-    return ProcurementClosed(
-        agb=agb,
-        procurement_id=procurement_id,
-        policy_id="GLI-2023",
-        sector="GLI",
-        contract_year=2023,
-        closed_on=D(2022, 11, 2),
-    )
+def closed(procurement_id: str) -> ProcurementClosed:
+    return procurement_closed(procurement_id, GROUP)
 
 
 async def test_a_held_claim_is_released_by_the_contract_and_paid_its_tariff() -> None:

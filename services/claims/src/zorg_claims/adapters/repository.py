@@ -35,7 +35,7 @@ from zorg_common.events import CloudEvent, Event
 from zorg_common.uow import UnitOfWork
 
 from ..domain.adjudication import ContractTerms, Decision
-from ..domain.authorisation import Authorisation
+from ..domain.authorisation import Authorisation, AuthorisationStatus
 from ..domain.claim import StoredLine
 from .orm import (
     access_log,
@@ -147,12 +147,16 @@ class DecisionView:
     inputs: Mapping[str, Any] | None
 
 
+ActorKind = Literal["staff", "portal"]
+ReadVia = Literal["claim", "decisions", "list"]
+
+
 @dataclass(frozen=True)
 class AccessEntry:
     at: dt.datetime
     actor: str
-    actor_kind: Literal["staff", "portal"]
-    via: Literal["claim", "decisions", "list"]
+    actor_kind: ActorKind
+    via: ReadVia
     claim_id: str
     agb: str
     bsn: str
@@ -167,7 +171,7 @@ class AuthorisationRecord:
     requested_on: dt.date
     granted_on: dt.date
     valid_until: dt.date
-    status: str
+    status: AuthorisationStatus
     created_at: dt.datetime
     created_by: str
 

@@ -10,13 +10,13 @@ from zorg_common import clock
 from zorg_common.auth import Forbidden, Principal
 from zorg_common.problems import NotFound
 
-from ..adapters.repository import AccessEntry, ClaimFilter, ClaimsUnit, ClaimView, DecisionView
+from ..adapters.repository import AccessEntry, ActorKind, ClaimFilter, ClaimsUnit, ClaimView, DecisionView, ReadVia
 
 
-def _entries(reader: Principal, via: str, shown: Sequence[ClaimView]) -> list[AccessEntry]:
+def _entries(reader: Principal, via: ReadVia, shown: Sequence[ClaimView]) -> list[AccessEntry]:
     at = clock.utcnow()  # the real moment of the read, never the business date
-    kind = "portal" if reader.is_portal else "staff"
-    return [AccessEntry(at, reader.subject, kind, via, c.id, c.agb, c.bsn) for c in shown]  # type: ignore[arg-type]
+    kind: ActorKind = "portal" if reader.is_portal else "staff"
+    return [AccessEntry(at, reader.subject, kind, via, c.id, c.agb, c.bsn) for c in shown]
 
 
 async def _visible(unit: ClaimsUnit, claim_id: str, reader: Principal) -> ClaimView:
