@@ -50,6 +50,7 @@ class FakeClaimsRepository:
     procurements: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     authorisations: list[AuthorisationRecord] = field(default_factory=list)
     access: list[AccessEntry] = field(default_factory=list)
+    locked: list[list[str]] = field(default_factory=list)  # the insured persons each batch locked
 
     # --- intake ------------------------------------------------------------------------------
 
@@ -79,6 +80,9 @@ class FakeClaimsRepository:
 
     async def open_to_rules(self, ids: Sequence[str]) -> list[StoredClaim]:
         return [stored_claim(_row(self.claims[i])) for i in sorted(set(ids)) if i in self.claims]
+
+    async def lock_insured(self, bsns: Sequence[str]) -> None:
+        self.locked.append(list(bsns))
 
     async def snapshot(self, batch: Sequence[StoredClaim], volume_since: dt.date) -> Snapshot:
         agbs = {c.line.agb for c in batch}

@@ -194,6 +194,7 @@ class ClaimsRepository(Protocol):
 
     # adjudication
     async def open_to_rules(self, ids: Sequence[str]) -> list[StoredClaim]: ...
+    async def lock_insured(self, bsns: Sequence[str]) -> None: ...
     async def snapshot(self, batch: Sequence[StoredClaim], volume_since: dt.date) -> Snapshot: ...
     async def record(self, decided: Sequence[Recorded], now: dt.datetime) -> None: ...
     async def held_for_contract(self, agb: str, sector: str) -> list[StoredClaim]: ...
@@ -347,6 +348,14 @@ class _Statements:
 
 _STATEMENTS = {dialect: _Statements(dialect == "postgresql") for dialect in ("postgresql", "sqlite")}
 
+# PostgreSQL: a transaction lock per insured person, taken in one order (so two batches never deadlock)
+# and held until commit. The namespace keeps these apart from any other advisory lock.
+_INSURED_LOCKS = 7_331
+_LOCK_INSURED = text(
+    "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(:namespace, k) FROM"
+    " (SELECT DISTINCT hashtext(b) AS k FROM unnest(:bsns) AS b ORDER BY k) AS ordered) AS locked"
+).bindparams(bindparam("bsns", type_=ARRAY(Text)), bindparam("namespace", value=_INSURED_LOCKS, type_=Integer))
+
 # PostgreSQL: a batch's decisions in two statements, whatever its size.
 _DECIDE_ALL = text(
     "UPDATE claims SET status = d.status, reasons = CAST(d.reasons AS json), allowed_cents = d.allowed_cents,"
@@ -498,6 +507,13 @@ class SqlClaimsRepository:
     async def open_to_rules(self, ids: Sequence[str]) -> list[StoredClaim]:
         """The claims among ``ids``, locked (PostgreSQL) so two workers never decide one at a time."""
         return [stored_claim(r) for r in await self.session.execute(self.q.claims, {"ids": list(ids)})]
+
+    async def lock_insured(self, bsns: Sequence[str]) -> None:
+        """Decide these insured persons' lines one transaction at a time, across workers: the lines of one
+        person at two providers arrive on two partitions, and a programme run's limits count both.
+        SQLite has one writer and one worker (`make run`), so it needs no lock."""
+        if self.q.postgres and bsns:
+            await self.session.execute(_LOCK_INSURED, {"bsns": list(bsns)})
 
     async def snapshot(self, batch: Sequence[StoredClaim], volume_since: dt.date) -> Snapshot:
         q, session = self.q, self.session

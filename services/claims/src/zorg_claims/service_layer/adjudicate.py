@@ -147,13 +147,16 @@ async def adjudicate_claims(
 
     Open: not yet decided (``received``), or pending on one of ``holds`` (a rerun after a contract
     or a closed procurement). A decision by a person is never touched. The claims are locked while
-    they are decided, so two workers never decide one claim at the same time.
+    they are decided, so two workers never decide one claim at the same time; and so are the GLI
+    lines' insured persons, so two workers never count one programme run at the same time.
     """
     if not claim_ids:
         return []
     batch = _open_to_rules(await unit.claims.open_to_rules(claim_ids), claim_ids, holds)
     if not batch:
         return []
+    # A GLI run counts its person's lines at every provider, which reach other workers: wait for them.
+    await unit.claims.lock_insured(sorted({c.line.bsn for c in batch if c.line.sector == "GLI"}))
     month_start = clock.today().replace(day=1)
     known = _Known.of(await unit.claims.snapshot(batch, add_months(month_start, -3)), month_start)
     decided = [(claim, _decide(known, claim, review)) for claim in batch]
