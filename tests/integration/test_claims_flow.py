@@ -110,7 +110,7 @@ async def test_redelivered_claim_submitted_changes_nothing(world: World, kafka: 
             await producer.send_and_wait(topic, message.value, key=message.key)
     finally:
         await producer.stop()
-    await asyncio.sleep(3)  # nothing to wait for: the proof is that nothing happens
+    await asyncio.sleep(3)
     async with world.runtime.engine.connect() as conn:
         assert await conn.scalar(select(claims.c.decision_no).where(claims.c.id == claim_id)) == 1
         assert await conn.scalar(select(func.count()).select_from(decisions)) == 1
@@ -202,7 +202,7 @@ async def test_two_worker_instances_never_decide_one_claim_twice(world: World) -
                 )
 
         await eventually(all_decided, timeout=60)
-        await asyncio.sleep(2)  # a second decision, were there one, would have come by now
+        await asyncio.sleep(2)
         async with world.runtime.engine.connect() as conn:
             assert await conn.scalar(select(func.count()).select_from(decisions)) == len(ids)
             assert await conn.scalar(select(func.max(claims.c.decision_no))) == 1
