@@ -170,6 +170,34 @@ def token(scopes: tuple[str, ...], agb: str | None, subject: str, ttl_hours: flo
 
 @main.command()
 @click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="write the document to this file (default: standard output)",
+)
+@click.option("--check", is_flag=True, help="write nothing; exit 1 when --output differs from the event models")
+def asyncapi(output: Path | None, check: bool) -> None:
+    """The AsyncAPI 3 document of every topic, message type and schema, from the event models."""
+    from .asyncapi import document, render
+
+    text = render(document(services()))
+    if check:
+        if output is None:
+            raise click.BadParameter("--check needs --output FILE", param_hint="--check")
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            raise click.ClickException(f"{output} differs from the event models; run: zorg asyncapi -o {output}")
+        click.echo(f"{output} matches the event models")
+    elif output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
     default=Path("var"),

@@ -148,17 +148,23 @@ class _ProviderState(Event):
 
 @event_type
 class ProviderRegistered(_ProviderState):
+    """A provider entered the register (public fields only: name, kind, sectors, address, care forms)."""
+
     TYPE: ClassVar[str] = "ProviderRegistered"
 
 
 @event_type
 class ProviderUpdated(_ProviderState):
+    """A provider's register entry changed; ``changed_fields`` names what changed."""
+
     TYPE: ClassVar[str] = "ProviderUpdated"
     changed_fields: list[str] = []
 
 
 @event_type
 class BankAccountChanged(Event):
+    """The provider's bank account for payments changed (IBAN validated)."""
+
     TYPE: ClassVar[str] = "BankAccountChanged"
     TOPIC: ClassVar[str] = TOPIC_PROVIDERS
     iban: str
@@ -175,6 +181,8 @@ class CriterionVerdict(BaseModel):
 
 @event_type
 class EligibilityDetermined(Event):
+    """A provider was evaluated under a policy: eligible or not, the route, each criterion's verdict."""
+
     TYPE: ClassVar[str] = "EligibilityDetermined"
     TOPIC: ClassVar[str] = TOPIC_PROVIDERS
     evaluation_id: str
@@ -206,6 +214,8 @@ class Kpi(BaseModel):
 
 @event_type
 class ProcurementStarted(Event):
+    """Procurement is in progress for a provider, sector and contract year (claims for it wait)."""
+
     TYPE: ClassVar[str] = "ProcurementStarted"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     procurement_id: str
@@ -219,6 +229,8 @@ class ProcurementStarted(Event):
 
 @event_type
 class ContractSigned(Event):
+    """A contract (or a new version of it) was signed: its years, tariffs, ceiling and KPIs."""
+
     TYPE: ClassVar[str] = "ContractSigned"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     contract_id: str
@@ -239,6 +251,8 @@ class ContractSigned(Event):
 
 @event_type
 class ContractTerminated(Event):
+    """A contract ends on ``effective_on``."""
+
     TYPE: ClassVar[str] = "ContractTerminated"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     contract_id: str
@@ -250,6 +264,8 @@ class ContractTerminated(Event):
 
 @event_type
 class ProcurementClosed(Event):
+    """Procurement for a provider and year ended without a contract (or at the deadline)."""
+
     TYPE: ClassVar[str] = "ProcurementClosed"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     procurement_id: str
@@ -265,6 +281,8 @@ class ProcurementClosed(Event):
 
 @event_type
 class ClaimSubmitted(Event):
+    """A claim line passed the checks at the door and waits for adjudication."""
+
     TYPE: ClassVar[str] = "ClaimSubmitted"
     TOPIC: ClassVar[str] = TOPIC_CLAIMS
     claim_id: str
@@ -294,6 +312,8 @@ class ReasonCode(BaseModel):
 
 @event_type
 class ClaimAdjudicated(Event):
+    """A claim line was decided, by the rules or by a person: status, reasons and amounts."""
+
     TYPE: ClassVar[str] = "ClaimAdjudicated"
     TOPIC: ClassVar[str] = TOPIC_CLAIMS
     claim_id: str

@@ -46,6 +46,8 @@ class ServiceSpec:
     #: Run wherever the consumers run: inside `zorg serve` (ZORG_RUN_WORKERS) or in `zorg worker`.
     workers: Sequence[Worker] = ()
     topics: Sequence[str] = TOPICS
+    #: The topics this service's outbox relay writes (its events), for the AsyncAPI document.
+    publishes: Sequence[str] = ()
     demo: DemoLoader | None = None
     demo_order: int = 100  # lower loads first (providers before contracts before claims)
     cli: click.Group | None = None

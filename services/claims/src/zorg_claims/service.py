@@ -20,6 +20,7 @@ SPEC = ServiceSpec(
     cli=claims_cli,
     demo=load_demo,
     topics=("zorg.providers", "zorg.contracts", "zorg.claims"),
+    publishes=("zorg.claims",),
     demo_order=40,
     title="Zorginkoop claims",
     description="Claim intake and adjudication against contracts and policies; holds released by contracts.",

@@ -22,6 +22,7 @@ SPEC = ServiceSpec(
     ),
     workers=(follow_formats.intake_worker,),
     topics=("zorg.providers", "zorg.contracts"),
+    publishes=("zorg.contracts",),
     demo=load_demo,
     demo_order=20,
     extra={"ports": {"SMTP_PORT": ContractingSettings.model_fields["SMTP_PORT"].default}},

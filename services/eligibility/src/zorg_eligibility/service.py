@@ -18,6 +18,7 @@ SPEC = ServiceSpec(
     cli=providers_cli,
     demo=load_demo,
     topics=("zorg.providers",),
+    publishes=("zorg.providers",),
     demo_order=10,
     title="Zorginkoop eligibility",
     description="Provider register, procurement policies as data, explainable eligibility decisions.",
