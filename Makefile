@@ -11,7 +11,7 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.
 	$(foreach p,common eligibility contracting claims publication,--no-emit-package zorg-$(p))
 BROWSER := /usr/bin/chromium
 
-.PHONY: run test lint bench install migrate clean lock
+.PHONY: run test lint bench install migrate clean lock k8s
 
 # The lock first (every wheel checked against its hash), then our own five packages on top of it
 # without resolving anything again; setuptools, their build backend, comes from the lock too.
@@ -52,7 +52,11 @@ test: $(STAMP) $(BROWSER)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/common/src services/*/src bench tests
+	$(BIN)/mypy libs/common/src services/*/src bench tests deploy/k8s/generate.py
+
+# The Kubernetes manifests are written from one table (deploy/k8s/generate.py): edit it, then run this.
+k8s: $(STAMP)
+	$(BIN)/python deploy/k8s/generate.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
