@@ -1,4 +1,4 @@
-"""Writes the kustomize base and overlays under deploy/k8s from one table of the services (`make k8s`).
+"""Writes the kustomize base and overlays under deploy/k8s, the Grafana dashboards and the alert rules (`make k8s`).
 
 Four services share one shape (an API, a worker, a relay, a migrate job, and what goes with them), so
 the YAML is written from the table below rather than kept by hand four times; `--check` exits 1 when
@@ -8,6 +8,7 @@ a committed file differs from what this script writes (tests/unit/test_k8s_manif
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1002,6 +1003,151 @@ def dev() -> dict[str, list[dict[str, Any]] | dict[str, Any]]:
     return {"kustomization.yaml": kustomization, "engines.yaml": engines}
 
 
+# ------------------------------------------------------------------------------- dashboards and alerts
+
+
+def panel(title: str, targets: list[tuple[str, str]], slot: int, unit: str = "short") -> dict[str, Any]:
+    return {
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "gridPos": {"h": 8, "w": 12, "x": 12 * (slot % 2), "y": 8 * (slot // 2)},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(ord("A") + n), "expr": expr, "legendFormat": legend}
+            for n, (expr, legend) in enumerate(targets)
+        ],
+    }
+
+
+def dashboard(service: str) -> dict[str, Any]:
+    """Requests, errors, p99, lag, outbox backlog and dead letters of one service, and its own business figures."""
+    api = f'service="{service}"'
+    groups = f'group=~"{service}\\\\..*"'  # the service's consumer groups: "<service>.<purpose>"
+    rows = [
+        (
+            "Requests per second",
+            [(f"sum by (route) (rate(zorg_http_requests_total{{{api}}}[5m]))", "{{route}}")],
+            "reqps",
+        ),
+        (
+            "Errors (5xx) per second",
+            [(f'sum by (route) (rate(zorg_http_requests_total{{{api},status=~"5.."}}[5m]))', "{{route}}")],
+            "reqps",
+        ),
+        (
+            "Latency p99",
+            [
+                (
+                    "histogram_quantile(0.99, sum by (le, route) "
+                    f"(rate(zorg_http_request_seconds_bucket{{{api}}}[5m])))",
+                    "{{route}}",
+                )
+            ],
+            "s",
+        ),
+        ("Consumer lag", [(f"sum by (group, topic) (zorg_consumer_lag{{{groups}}})", "{{group}} {{topic}}")], "short"),
+        ("Outbox backlog", [(f"max(zorg_outbox_backlog{{{api}}})", "unsent events")], "short"),
+        (
+            "Dead letters (last hour)",
+            [(f"sum by (group, topic) (increase(zorg_consumer_dead_letters_total{{{groups}}}[1h]))", "{{topic}}")],
+            "short",
+        ),
+    ]
+    if service == "claims":
+        rows.append(
+            (
+                "Claims decided per minute, by outcome",
+                [("sum by (outcome) (rate(zorg_claims_decided_total[5m])) * 60", "{{outcome}}")],
+                "short",
+            )
+        )
+    if service == "contracting":
+        rows.append(
+            (
+                "Open procurements and days to the contracting deadline",
+                [
+                    ("max by (policy_id) (zorg_procurements_open)", "open {{policy_id}}"),
+                    ("max by (policy_id) (zorg_procurement_deadline_days)", "days left {{policy_id}}"),
+                ],
+                "short",
+            )
+        )
+    return {
+        "uid": f"zorg-{service}",
+        "title": f"Zorginkoop {service}",
+        "tags": [PART_OF, service],
+        "schemaVersion": 39,
+        "timezone": "browser",
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {
+            "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"}]
+        },
+        "panels": [panel(title, targets, n, unit) for n, (title, targets, unit) in enumerate(rows)],
+    }
+
+
+def alert_rules() -> dict[str, Any]:
+    rules = [
+        {
+            "alert": "ZorgConsumerLagGrowing",
+            "expr": "sum by (group) (deriv(zorg_consumer_lag[5m])) > 0 and sum by (group) (zorg_consumer_lag) > 100",
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Consumer group {{ $labels.group }} has fallen further behind for 10 minutes",
+                "description": "Its workers cannot keep up: check KEDA scaled them (at most the partition count)"
+                " and the worker logs for failing batches.",
+            },
+        },
+        {
+            "alert": "ZorgDeadLetters",
+            "expr": "sum by (group, topic) (increase(zorg_consumer_dead_letters_total[1h])) > 0",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.group }} sent messages of {{ $labels.topic }} to its DLQ",
+                "description": "The DLQ is not empty: read the messages' zorg_error headers, fix, and replay them.",
+            },
+        },
+        {
+            "alert": "ZorgOutboxBacklog",
+            "expr": "max by (service) (zorg_outbox_backlog) > 1000",
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.service }} has {{ $value }} events not yet sent to Kafka",
+                "description": "The relay is down, slow or cannot reach the brokers: check the relay deployment.",
+            },
+        },
+        {
+            "alert": "ZorgServerErrors",
+            "expr": 'sum by (service) (rate(zorg_http_requests_total{status=~"5.."}[5m]))'
+            " / sum by (service) (rate(zorg_http_requests_total[5m])) > 0.01",
+            "for": "5m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "More than 1% of {{ $labels.service }}'s answers are 5xx",
+                "description": "A 5xx is a bug or an outage (503 when the database is away): see the API's logs.",
+            },
+        },
+        {
+            "alert": "ZorgProcurementDeadlineNear",
+            "expr": "max by (policy_id) (zorg_procurement_deadline_days) <= 7"
+            " and max by (policy_id) (zorg_procurement_deadline_days) >= 0"
+            " and on (policy_id) max by (policy_id) (zorg_procurements_open) > 0",
+            "labels": {"severity": "info"},
+            "annotations": {
+                "summary": "{{ $labels.policy_id }}: the contracting deadline is within 7 days"
+                " and procurements are still open",
+                "description": "Open procurements close by themselves at the deadline (ProcurementClosed) and"
+                " their held claims are released: the procurement team decides what to sign first.",
+            },
+        },
+    ]
+    return {"groups": [{"name": PART_OF, "rules": rules}]}
+
+
 def files() -> dict[Path, str]:
     """Every file this script owns, with its text."""
     rendered: dict[Path, str] = {}
@@ -1018,6 +1164,9 @@ def files() -> dict[Path, str]:
     for overlay, content in (("dev", dev()), ("production", production())):
         for filename, documents in content.items():
             put(HERE / "overlays" / overlay / filename, documents)
+    for service in SERVICES:
+        rendered[HERE.parent / "grafana" / f"{service}.json"] = json.dumps(dashboard(service), indent=2) + "\n"
+    put(HERE.parent / "prometheus" / "alerts.yaml", alert_rules())
     return rendered
 
 
@@ -1029,7 +1178,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, text in files().items():
         if path.exists() and path.read_text() == text:
             continue
-        stale.append(path.relative_to(HERE))
+        stale.append(path.relative_to(HERE.parent))
         if not check:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
