@@ -1,4 +1,4 @@
-"""The deployment files (docker-compose.yml, deploy/Dockerfile, .dockerignore, the lock files), checked without a Docker engine."""
+"""The deployment files (docker-compose.yml, deploy/Dockerfile, .dockerignore), checked without a Docker engine."""
 
 from __future__ import annotations
 
