@@ -130,12 +130,20 @@ def relay(service: str) -> None:
 @main.command()
 @click.argument("service", required=False)
 @click.option("--revision", default="head", show_default=True)
-def migrate(service: str | None, revision: str) -> None:
+@click.option("--check", is_flag=True, help="change nothing; exit 1 unless the database is at the head revision")
+def migrate(service: str | None, revision: str, check: bool) -> None:
     """Apply the Alembic migrations of one service, or of every service."""
-    from .migrations import upgrade
+    from .migrations import behind_head, upgrade
 
     for spec in [service_spec(service)] if service else list(services().values()):
         settings = spec.settings_cls()
+        if check:
+            # A deployment's init container waits on this until the release's migrate job has run.
+            behind = behind_head(spec.migrations, settings.database_url)
+            click.echo(f"{spec.name}: {'behind the head revision' if behind else 'at the head revision'}")
+            if behind:
+                sys.exit(1)
+            continue
         click.echo(f"migrating {spec.name}: {_redact(settings.database_url)}")
         upgrade(spec.migrations, settings.database_url, revision)
 

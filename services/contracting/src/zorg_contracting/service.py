@@ -3,7 +3,7 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
-from .entrypoints import contracts, follow_formats, invitations, negotiations
+from .entrypoints import contracts, follow_formats, invitations, negotiations, procurement_metrics
 from .entrypoints.demo import load_demo
 from .settings import ContractingSettings
 
@@ -20,7 +20,7 @@ SPEC = ServiceSpec(
         contracts.router,
         contracts.procurements_router,
     ),
-    workers=(follow_formats.intake_worker,),
+    workers=(follow_formats.intake_worker, procurement_metrics.procurement_gauges),
     topics=("zorg.providers", "zorg.contracts"),
     publishes=("zorg.contracts",),
     demo=load_demo,

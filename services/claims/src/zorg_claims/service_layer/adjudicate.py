@@ -22,6 +22,7 @@ from zorg_common.events import ClaimAdjudicated, ReasonCode
 from zorg_common.policy import Policy, policy_for
 from zorg_common.uow import UnitOfWork
 
+from ..adapters.metrics import count_decisions
 from ..adapters.orm import (
     authorisations,
     claim_volume,
@@ -367,6 +368,7 @@ async def adjudicate_claims(
             _RECORD, [{**{k: u[k] for k in recorded}, "decided_at": u["adjudicated_at"]} for u in updates]
         )
     log.debug("adjudicated %d claim(s)", len(made))
+    count_decisions(made)  # zorg_claims_decided_total{outcome}: dashboards and alerts
     return made
 
 
