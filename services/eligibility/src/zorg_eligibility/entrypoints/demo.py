@@ -97,9 +97,10 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
             "hybrid_care_published": False,
         },
     }
-    for i, (code, change) in enumerate(failures.items()):
-        name = f"Zorggroep Beweeg {i + 1} (faalt op {code.split(' ')[0]})"
-        items.append(_provider(10 + i, name, "care_group", ["GLI"], {**GLI_OK, **change}))
+    # Beweeg N fails the N-th entry above (Beweeg 6: the fraud registers). A name is public (it travels
+    # on zorg.providers to the listing): it never says which criterion fails, some are confidential.
+    for i, change in enumerate(failures.values()):
+        items.append(_provider(10 + i, f"Zorggroep Beweeg {i + 1}", "care_group", ["GLI"], {**GLI_OK, **change}))
     # GGZ: every route, the size thresholds, and its two criteria failing.
     items += [
         _provider(30, "Psychologenpraktijk Van Dijk", "individual", ["GGZ"], GGZ_OK, ("in_person", "digital")),
