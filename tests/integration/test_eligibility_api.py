@@ -14,7 +14,7 @@ from tests.integration.backbone import read_topic
 from tests.support import running_app
 from tests.unit.eligibility.test_criteria import GLI_ALL_PASS
 from zorg_common.auth import issue_token
-from zorg_common.events import TOPIC_PROVIDERS
+from zorg_common.events import TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE
 from zorg_common.migrations import upgrade
 from zorg_eligibility.service import SPEC
 from zorg_eligibility.settings import EligibilitySettings
@@ -56,8 +56,10 @@ def auth(settings: EligibilitySettings, *scopes: str, agb: str | None = None) ->
     return {"Authorization": f"Bearer {issue_token(settings, scopes, agb=agb, subject='tester')}"}
 
 
-async def events_on_topic(kafka: Kafka, settings: EligibilitySettings, n: int) -> list[dict[str, Any]]:
-    topic = settings.KAFKA_TOPIC_PREFIX + TOPIC_PROVIDERS
+async def events_on_topic(
+    kafka: Kafka, settings: EligibilitySettings, n: int, topic: str = TOPIC_PROVIDERS
+) -> list[dict[str, Any]]:
+    topic = settings.KAFKA_TOPIC_PREFIX + topic
 
     async def enough() -> list[Any] | None:
         found = await read_topic(kafka.bootstrap, topic, timeout=3)
@@ -100,19 +102,16 @@ async def test_register_evaluate_and_the_events_on_the_broker(
     assert history["items"][0]["id"] == evaluation["id"]  # newest first
     assert history["items"][-1]["eligible"] is True  # the first one was never edited
 
-    events = await events_on_topic(kafka, settings, 5)
-    assert [e["type"] for e in events] == [
-        "ProviderRegistered",
-        "EligibilityDetermined",
-        "ProviderUpdated",
-        "EligibilityDetermined",
-        "EligibilityDetermined",
-    ]
-    assert all(e["subject"] == "12345678" and e["specversion"] == "1.0" for e in events)
-    assert events[-1]["data"]["evaluation_id"] == evaluation["id"]
-    assert events[-1]["data"]["eligible"] is False
-    assert events[2]["data"]["changed_fields"] == ["facts"]
-    assert "facts" not in events[0]["data"]  # facts stay in the register
+    # The evaluations travel on the private topic (claims reads it, publication never does).
+    public = await events_on_topic(kafka, settings, 2)
+    private = await events_on_topic(kafka, settings, 3, TOPIC_PROVIDERS_PRIVATE)
+    assert [e["type"] for e in public] == ["ProviderRegistered", "ProviderUpdated"]
+    assert [e["type"] for e in private] == ["EligibilityDetermined"] * 3
+    assert all(e["subject"] == "12345678" and e["specversion"] == "1.0" for e in public + private)
+    assert private[-1]["data"]["evaluation_id"] == evaluation["id"]
+    assert private[-1]["data"]["eligible"] is False
+    assert public[1]["data"]["changed_fields"] == ["facts"]  # which fields changed, not their values
+    assert not any("facts" in e["data"] for e in public + private)  # facts stay in the register
 
 
 async def test_bad_input_unknown_provider_and_policy(client: httpx.AsyncClient, settings: EligibilitySettings) -> None:
@@ -154,9 +153,11 @@ async def test_bank_account_is_validated_kept_in_history_and_announced(
         assert ok.status_code == 200, ok.text
     provider = (await client.get("/providers/12345678", headers=staff)).json()
     assert provider["bank_account"]["iban"] == "NL20INGB0001234567"
-    events = await events_on_topic(kafka, settings, 4)
+    events = await events_on_topic(kafka, settings, 3, TOPIC_PROVIDERS_PRIVATE)  # an evaluation, two accounts
     changes = [e["data"]["iban"] for e in events if e["type"] == "BankAccountChanged"]
     assert changes == ["NL91ABNA0417164300", "NL20INGB0001234567"]  # the same account twice is one change
+    public = await events_on_topic(kafka, settings, 1)
+    assert [e["type"] for e in public] == ["ProviderRegistered"]  # no account on the topic publication reads
     assert (
         await client.put(
             "/providers/87654321/bank-account", json={"iban": "NL91ABNA0417164300", "holder": "X"}, headers=staff

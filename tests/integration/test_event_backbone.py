@@ -333,7 +333,7 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
 
     from tests.support import applied
     from zorg_common.consumer import ConsumerSpec
-    from zorg_common.events import TOPIC_PROVIDERS, BankAccountChanged
+    from zorg_common.events import TOPIC_PROVIDERS, ProviderRegistered
 
     runs: list[tuple[str, int]] = []
 
@@ -342,23 +342,22 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
         rows = [{"event_id": ce.id, "agb": ev.agb, "version": ev.version} for ce, ev in items]
         await uow.session.execute(sql_insert(applied), rows)  # one statement for the run
 
-    async def one_account(uow: Any, envelope: Any, event: Any) -> None:
-        runs.append(("BankAccountChanged", 1))
+    async def one_registration(uow: Any, envelope: Any, event: Any) -> None:
+        runs.append(("ProviderRegistered", 1))
         await uow.session.execute(sql_insert(applied).values(event_id=envelope.id, agb=event.agb, version=-1))
 
     spec = ConsumerSpec(
         group="test.batch",
         topics=(TOPIC_PROVIDERS,),
         batch_handlers={"ProviderUpdated": many_updates},
-        handlers={"BankAccountChanged": one_account},
+        handlers={"ProviderRegistered": one_registration},
     )
     async with service_pair(make_pg_url, kafka, topic_prefix, KAFKA_TOPIC_PARTITIONS=1) as pair:
-        import datetime as dt
-
-        account = BankAccountChanged(agb="11111111", iban="NL91ABNA0417164300", holder="X", changed_on=dt.date.today())
+        # Another type on the same topic and key, handled one by one between the runs.
+        registered = ProviderRegistered(agb="11111111", name="X", kind="care_group", sectors=["GLI"])
         await pair.emit(
             *(provider_updated("11111111", v) for v in (1, 2, 3)),
-            account,
+            registered,
             *(provider_updated("11111111", v) for v in (4, 5)),
         )
         relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
@@ -368,7 +367,7 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
         async with background(runner.run):
             await eventually(lambda: _count_is(pair.consumer.engine, 6))
         assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2, 3, -1, 4, 5]
-        assert runs == [("ProviderUpdated", 3), ("BankAccountChanged", 1), ("ProviderUpdated", 2)]
+        assert runs == [("ProviderUpdated", 3), ("ProviderRegistered", 1), ("ProviderUpdated", 2)]
 
 
 async def test_a_database_outage_delays_handling_and_never_dead_letters(

@@ -18,9 +18,12 @@ from . import clock
 from .identifiers import Agb
 
 TOPIC_PROVIDERS = "zorg.providers"
+#: Facts, evaluations and bank accounts: read by the claims service only, never by publication
+#: (DOMAIN.md, "Personal data"); keyed by AGB code like the rest.
+TOPIC_PROVIDERS_PRIVATE = "zorg.providers.private"
 TOPIC_CONTRACTS = "zorg.contracts"
 TOPIC_CLAIMS = "zorg.claims"
-TOPICS = (TOPIC_PROVIDERS, TOPIC_CONTRACTS, TOPIC_CLAIMS)
+TOPICS = (TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE, TOPIC_CONTRACTS, TOPIC_CLAIMS)
 DLQ_SUFFIX = ".dlq"
 
 Sector = Literal["GLI", "GGZ"]
@@ -161,12 +164,15 @@ class ProviderUpdated(_ProviderState):
     changed_fields: list[str] = []
 
 
+# --- zorg.providers.private ---------------------------------------------------------------
+
+
 @event_type
 class BankAccountChanged(Event):
     """The provider's bank account for payments changed (IBAN validated)."""
 
     TYPE: ClassVar[str] = "BankAccountChanged"
-    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS_PRIVATE
     iban: str
     holder: str
     changed_on: dt.date
@@ -184,7 +190,7 @@ class EligibilityDetermined(Event):
     """A provider was evaluated under a policy: eligible or not, the route, each criterion's verdict."""
 
     TYPE: ClassVar[str] = "EligibilityDetermined"
-    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS_PRIVATE
     evaluation_id: str
     policy_id: str
     sector: Sector

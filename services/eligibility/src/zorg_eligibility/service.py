@@ -1,5 +1,6 @@
 """How the platform runs the eligibility service (found through the ``zorg.services`` entry point)."""
 
+from zorg_common.events import TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
@@ -17,8 +18,8 @@ SPEC = ServiceSpec(
     routers=(providers_router, policies_router, evaluations_router),
     cli=providers_cli,
     demo=load_demo,
-    topics=("zorg.providers",),
-    publishes=("zorg.providers",),
+    topics=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE),
+    publishes=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE),
     demo_order=10,
     title="Zorginkoop eligibility",
     description="Provider register, procurement policies as data, explainable eligibility decisions.",

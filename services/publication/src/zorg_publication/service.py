@@ -1,5 +1,6 @@
 """How the platform runs the publication service (found through the ``zorg.services`` entry point)."""
 
+from zorg_common.events import TOPIC_CONTRACTS, TOPIC_PROVIDERS
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
@@ -18,7 +19,8 @@ SPEC = ServiceSpec(
     routers=(listings_router, page_router),
     consumers=(LISTING_CONSUMER,),
     cli=publication_cli,
-    topics=("zorg.providers", "zorg.contracts"),
+    # Never TOPIC_PROVIDERS_PRIVATE: facts, evaluations and bank accounts are not for the public side.
+    topics=(TOPIC_PROVIDERS, TOPIC_CONTRACTS),
     demo_order=30,
     title="Zorginkoop publication",
     description="The public list of contracted providers, as a feed for the website and as a page.",

@@ -109,7 +109,7 @@ authorisations = Table(
 )
 Index("ix_authorisations_agb_bsn", authorisations.c.agb, authorisations.c.bsn)
 
-# --- read models, kept from zorg.providers and zorg.contracts ------------------------------
+# --- read models, kept from zorg.providers, zorg.providers.private and zorg.contracts -------
 
 known_providers = Table(
     "known_providers",

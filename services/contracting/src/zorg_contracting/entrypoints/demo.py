@@ -33,9 +33,8 @@ def demo_mails() -> list[tuple[str, bytes]]:
     )
     broken_fields = samples.format_fields("4000001", "Zorggroep Onvolledig", "7000", uzovi="3311", signed_on=signed)
     broken_tariffs = [("GLI-INTAKE", "Intake", "€ 95,00"), ("GLI-ONBEKEND", "Onbekend", "€ 10,00")]
-    fraud_fields = samples.format_fields(
-        "40000015", "Zorggroep Beweeg 6 (faalt op NOT_IN_FRAUD_REGISTERS)", "70000015", signed_on=signed
-    )
+    # Beweeg 6 is in the fraud register (eligibility demo).
+    fraud_fields = samples.format_fields("40000015", "Zorggroep Beweeg 6", "70000015", signed_on=signed)
     review_fields = samples.format_fields("40000023", "Beweeggroep Zuid", "70000023", signed_on=signed)
     return [
         (

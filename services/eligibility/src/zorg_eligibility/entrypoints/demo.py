@@ -97,9 +97,10 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
             "hybrid_care_published": False,
         },
     }
-    for i, (code, change) in enumerate(failures.items()):
-        name = f"Zorggroep Beweeg {i + 1} (faalt op {code.split(' ')[0]})"
-        items.append(_provider(10 + i, name, "care_group", ["GLI"], {**GLI_OK, **change}))
+    # Beweeg N fails the N-th entry above (Beweeg 6: the fraud registers). A name is public (it travels
+    # on zorg.providers to the listing): it never says which criterion fails, some are confidential.
+    for i, change in enumerate(failures.values()):
+        items.append(_provider(10 + i, f"Zorggroep Beweeg {i + 1}", "care_group", ["GLI"], {**GLI_OK, **change}))
     # GGZ: every route, the size thresholds, and its two criteria failing.
     items += [
         _provider(30, "Psychologenpraktijk Van Dijk", "individual", ["GGZ"], GGZ_OK, ("in_person", "digital")),
@@ -129,13 +130,24 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
+DEMO_IBANS = ("NL91ABNA0417164300", "NL20INGB0001234567", "NL44RABO0123456789")
+
+
+def demo_bank_accounts() -> dict[str, dict[str, str]]:
+    """The bank account of every fourth demo provider, by AGB code (the privacy test looks for these)."""
+    return {
+        agb: {"iban": DEMO_IBANS[n % len(DEMO_IBANS)], "holder": body["name"]}
+        for n, (agb, body) in enumerate(demo_providers())
+        if n % 4 == 0
+    }
+
+
 async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
     headers = {"Authorization": f"Bearer {token('providers:write', 'providers:read')}"}
-    for n, (agb, body) in enumerate(demo_providers()):
+    accounts = demo_bank_accounts()
+    for agb, body in demo_providers():
         response = await client.put(f"/providers/{agb}", json=body, headers=headers)
         response.raise_for_status()
-        if n % 4 == 0:
-            iban = ["NL91ABNA0417164300", "NL20INGB0001234567", "NL44RABO0123456789"][n % 3]
-            account = {"iban": iban, "holder": body["name"]}
-            (await client.put(f"/providers/{agb}/bank-account", json=account, headers=headers)).raise_for_status()
+        if agb in accounts:
+            (await client.put(f"/providers/{agb}/bank-account", json=accounts[agb], headers=headers)).raise_for_status()
     log.info("demo: %d providers registered", len(demo_providers()))

@@ -62,7 +62,9 @@ class Fold:
     providers: dict[str, ProviderCard] = field(default_factory=dict)
     contracts: dict[str, ContractState] = field(default_factory=dict)
     applied: int = 0
-    ignored: int = 0  # events of other types (bank accounts, evaluations, procurements)
+    # Events of other types: procurements, and bank accounts and evaluations from before those moved
+    # to zorg.providers.private (old history on zorg.providers is read and dropped, never stored).
+    ignored: int = 0
     unreadable: int = 0
 
     def add_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
