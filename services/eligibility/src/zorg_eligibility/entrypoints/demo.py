@@ -129,7 +129,31 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
-async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
+#: The demo account of Mijn Zorgverlener, at the GGZ practice that has claims and an invitation in the
+#: demos of claims and contracting. Its password is public on purpose: it exists only in `make run`.
+DEMO_ACCOUNT = {"agb": "40000030", "name": "M. van Dijk", "email": "demo@vandijk.example", "birth_date": "1980-04-01"}
+DEMO_PASSWORD = "Portaal2023"
+
+
+async def load_demo_account(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """Create and activate the demo account (a second run finds it there) and say how to log in."""
+    created = await client.post("/portal/accounts", json=DEMO_ACCOUNT, headers=headers)
+    if created.status_code == 201:
+        activation = {
+            "code": created.json()["activation_code"],
+            "birth_date": DEMO_ACCOUNT["birth_date"],
+            "password": DEMO_PASSWORD,
+        }
+        (await client.post("/portal/activate", json=activation)).raise_for_status()
+    elif created.status_code != 409:
+        created.raise_for_status()
+    return (
+        f"  Mijn Zorgverlener: {client.base_url}/portal/\n"
+        f"    e-mail {DEMO_ACCOUNT['email']}, wachtwoord {DEMO_PASSWORD} (Psychologenpraktijk Van Dijk)"
+    )
+
+
+async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> str:
     headers = {"Authorization": f"Bearer {token('providers:write', 'providers:read')}"}
     for n, (agb, body) in enumerate(demo_providers()):
         response = await client.put(f"/providers/{agb}", json=body, headers=headers)
@@ -139,3 +163,4 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
             account = {"iban": iban, "holder": body["name"]}
             (await client.put(f"/providers/{agb}/bank-account", json=account, headers=headers)).raise_for_status()
     log.info("demo: %d providers registered", len(demo_providers()))
+    return await load_demo_account(client, headers)
