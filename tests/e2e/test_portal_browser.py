@@ -44,6 +44,12 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
 
 
+def invitation_on_file(contracting: str, admin: dict[str, str]) -> dict[str, Any]:
+    """The demo's invitation of the practice, as contracting lists it."""
+    listed = httpx.get(f"{contracting}/invitations", params={"agb": PRACTICE}, headers=admin, timeout=10).json()
+    return dict(listed["items"][0])
+
+
 def test_a_provider_uses_mijn_zorgverlener_in_a_browser(tmp_path: Path) -> None:
     try:
         from playwright.sync_api import expect, sync_playwright
@@ -127,6 +133,55 @@ def test_a_provider_uses_mijn_zorgverlener_in_a_browser(tmp_path: Path) -> None:
                 invitation.get_by_role("button", name="Accepteren en ondertekenen").click()
                 expect(invitation.get_by_role("alert")).to_contain_text("2020-11-01")
                 expect(page.locator("#contracten-aantal")).to_have_text("U hebt nog geen contracten.")
+
+                # An invitation that carries the policy's questionnaire (contracting's next step; its
+                # shape is served here by the browser's route until it lands): the page asks the
+                # questions and sends the answers with the acceptance.
+                questionnaire = {
+                    **invitation_on_file(f"http://127.0.0.1:{8002 + offset}", admin),
+                    "id": "uitnodiging-met-vragen",
+                    "questionnaire": [
+                        {
+                            "question": "KWALITEITSSTATUUT",
+                            "text_nl": "Is uw kwaliteitsstatuut goedgekeurd?",
+                            "kind": "boolean",
+                        },
+                        {"question": "WACHTTIJD", "text_nl": "Gemiddelde wachttijd in weken", "kind": "number"},
+                    ],
+                }
+                sent: list[Any] = []
+                cors = {"Access-Control-Allow-Origin": "*"}
+                listing = {"items": [questionnaire], "page": 1, "page_size": 50, "total": 1}
+                page.route(re.compile(r".*/invitations\?.*"), lambda route: route.fulfill(json=listing, headers=cors))
+
+                def accept(route: Any) -> None:
+                    sent.append(route.request.post_data_json)
+                    route.fulfill(
+                        json={**questionnaire, "status": "accepted", "accepted_on": "2023-06-01"}, headers=cors
+                    )
+
+                page.route(re.compile(r".*/invitations/uitnodiging-met-vragen/accept$"), accept)
+                page.get_by_role("button", name="Uitloggen").click()
+                page.locator("#inloggen-wachtwoord").fill("Praktijk2024")
+                page.get_by_label("E-mailadres").first.fill(PERSON["email"])
+                page.get_by_role("button", name="Inloggen").click()
+                card = page.locator("#uitnodigingen article").first
+                card.get_by_role("group", name="Is uw kwaliteitsstatuut goedgekeurd?").get_by_label("Ja").check()
+                card.get_by_label("Gemiddelde wachttijd in weken").fill("6")
+                card.get_by_label("Naam ondertekenaar").fill("R. Jansen")
+                card.get_by_role("button", name="Accepteren en ondertekenen").click()
+                expect(page.get_by_role("status").first).to_contain_text("geaccepteerd")
+                assert sent == [
+                    {
+                        "signatory": "R. Jansen",
+                        "answers": [
+                            {"question": "KWALITEITSSTATUUT", "answer": True},
+                            {"question": "WACHTTIJD", "answer": 6},
+                        ],
+                    }
+                ]
+                assert axe_violations(page) == []
+                page.unroute_all()
 
                 # The bank account, with the password asked again.
                 page.get_by_label("Nieuw IBAN").fill("NL20INGB0001234567")

@@ -394,3 +394,45 @@ async def test_a_portal_change_never_reverts_a_concurrent_staff_change(
     on_file = (await client.get(f"/providers/{AGB}", headers=auth(settings, "admin"))).json()
     assert on_file["name"] == "Zorggroep Noord (staff)" and on_file["facts"]["quality_concerns"] is True
     assert on_file["address"]["street"] == "Vismarkt 2"
+
+
+async def test_with_a_relay_the_reset_code_goes_out_by_mail_and_leaves_the_database(
+    settings: EligibilitySettings,
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.integration.test_contracting_outage import _Relay
+    from tests.support import running_app
+    from zorg_common.broker import free_port
+    from zorg_eligibility.service import SPEC
+
+    relay, port = _Relay(), free_port()
+    controller = Controller(relay, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with_relay = settings.model_copy(update={"REPLY_SMTP_HOST": "127.0.0.1", "REPLY_SMTP_PORT": port})
+        async with running_app(SPEC, with_relay) as client:
+            await register(client, settings)
+            await active_account(client, settings)
+            email = "a.deboer@noord.example"
+            assert (await client.post("/portal/password-reset", json={"email": email})).status_code == 202
+
+            async def delivered() -> bool:
+                return bool(relay.messages)
+
+            await eventually(delivered, timeout=20)
+            message = relay.messages[0].decode()
+            assert f"To: {email}" in message and "From: mijnzorgverlener@zorginkoop.example" in message
+            code = next(line.strip() for line in message.splitlines() if line.startswith("    ") and "-" in line)
+
+            async def sent() -> list[Any] | None:
+                kept = (await client.get(f"/portal/mail?email={email}", headers=auth(settings, "admin"))).json()
+                return kept if kept[0]["sent_at"] else None
+
+            [row] = await eventually(sent, timeout=10)
+            assert row["body"] == ""  # the code does not stay in the database
+            reset = {"code": code, "birth_date": PERSON["birth_date"], "password": "Hersteld99"}
+            assert (await client.post("/portal/password-reset/confirm", json=reset)).status_code == 204
+            assert (await log_in(client, email, "Hersteld99")).status_code == 200
+    finally:
+        controller.stop()
