@@ -10,6 +10,7 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.
 	--python-platform x86_64-unknown-linux-gnu \
 	$(foreach p,common eligibility contracting claims publication,--no-emit-package zorg-$(p))
 BROWSER := /usr/bin/chromium
+AXE    := node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint bench install migrate clean lock k8s
 
@@ -40,13 +41,20 @@ $(BROWSER):
 		exit 1; \
 	fi
 
+# The portal page's browser test checks WCAG 2.1 A/AA with axe-core, a test dependency from npm
+# (package.json); nothing of it is served by the platform.
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "the portal's browser test needs npm (Debian: apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(AXE)
+
 run: $(STAMP)
 	$(BIN)/zorg up
 
 migrate: $(STAMP)
 	$(BIN)/zorg migrate
 
-test: $(STAMP) $(BROWSER)
+test: $(STAMP) $(BROWSER) $(AXE)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -62,4 +70,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,8 @@ PROBE_PORT = 9000  # ZORG_PROBE_PORT: /healthz, /readyz and /metrics of `zorg wo
 PARTITIONS = 6  # KAFKA_TOPIC_PARTITIONS: the most worker replicas that do useful work in one group
 KAFKA_CLUSTER = "zorg-kafka"
 KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"  # made by Strimzi
+#: The platform's own signing key pair for portal tokens (private.pem for eligibility, public.pem for all).
+PORTAL_KEY_SECRET = "zorg-portal-signing"
 KAFKA_CA_DIR = "/etc/zorg/kafka-ca"
 INGRESS_HOST = "zorginkoop.example"
 TOPICS = ("zorg.providers", "zorg.providers.private", "zorg.contracts", "zorg.claims")
@@ -718,7 +720,13 @@ def production_credentials(service: str) -> list[dict[str, Any]]:
     env = [
         {"name": "KAFKA_SASL_USERNAME", "value": name(service)},
         {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": name(service), "key": "password"}}},
+        # Portal tokens are signed by the platform's own key (eligibility) and checked by every service.
+        {"name": "ZORG_JWT_PUBLIC_KEY", "valueFrom": {"secretKeyRef": {"name": PORTAL_KEY_SECRET, "key": "public.pem"}}},
     ]
+    if service == "eligibility":
+        env.append(
+            {"name": "ZORG_JWT_PRIVATE_KEY", "valueFrom": {"secretKeyRef": {"name": PORTAL_KEY_SECRET, "key": "private.pem"}}}
+        )
     mounts = [{"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}]
     volumes = [
         {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}

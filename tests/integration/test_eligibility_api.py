@@ -178,7 +178,9 @@ async def test_a_portal_token_sees_and_changes_only_its_own_provider(
     listed = (await client.get("/providers", headers=mine)).json()
     assert [p["agb"] for p in listed["items"]] == ["12345678"]
     moved = {**CARE_GROUP, "address": {**CARE_GROUP["address"], "street": "Vismarkt 2"}}
-    assert (await client.put("/providers/12345678", json=moved, headers=mine)).status_code == 200
+    assert (await client.put("/providers/12345678", json=moved, headers=mine)).status_code == 428  # no If-Match
+    changed = await client.put("/providers/12345678", json=moved, headers={**mine, "If-Match": '"1"'})
+    assert changed.status_code == 200 and changed.headers["ETag"] == '"2"'
     cleaned = {
         **moved,
         "facts": {
@@ -190,10 +192,11 @@ async def test_a_portal_token_sees_and_changes_only_its_own_provider(
             "co2_roadmap": True,
         },
     }
-    refused = await client.put("/providers/12345678", json=cleaned, headers=mine)
+    refused = await client.put("/providers/12345678", json=cleaned, headers={**mine, "If-Match": '"2"'})
     assert refused.status_code == 403 and "facts" in refused.json()["detail"]
-    account = {"iban": "NL91ABNA0417164300", "holder": "ZG Noord"}
-    assert (await client.put("/providers/12345678/bank-account", json=account, headers=mine)).status_code == 200
+    account = {"iban": "NL91ABNA0417164300", "holder": "ZG Noord", "password": "Geheim123"}
+    # Only a portal account (tests/integration/test_portal_accounts.py) changes its bank account.
+    assert (await client.put("/providers/12345678/bank-account", json=account, headers=mine)).status_code == 403
     assert (await client.put("/providers/87654321/bank-account", json=account, headers=mine)).status_code == 403
     assert (
         await client.post("/evaluations", json={"agb": "87654321", "policy_id": "GLI-2023"}, headers=mine)

@@ -335,6 +335,29 @@ def test_no_secret_value_is_in_the_repository(overlay: str) -> None:
                         assert isinstance(value, dict), f"{obj['metadata']['name']}: {key} has a literal value"
 
 
+def _secret_stand_ins(service: str) -> dict[str, str]:
+    """A value for every setting the service's production API Deployment takes from a Secret."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pems = {
+        "ZORG_JWT_PRIVATE_KEY": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "ZORG_JWT_PUBLIC_KEY": key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+    }
+    api = of_kind("production", "Deployment")[f"zorg-{service}-api"]
+    return {
+        key: pems.get(key, "a-stand-in-secret-of-forty-characters-xx")
+        for c in containers(api)
+        for key, value in env_of(c).items()
+        if isinstance(value, dict) and "secretKeyRef" in value and not key.endswith("DATABASE_URL")
+    }
+
+
 def test_production_accepts_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """ZORG_ENV=production refuses weak settings at start: it must accept what the ConfigMaps give."""
     configmaps = of_kind("production", "ConfigMap")
@@ -349,6 +372,8 @@ def test_production_accepts_its_own_settings(monkeypatch: pytest.MonkeyPatch) ->
             for key, value in {**platform, **own}.items():
                 m.setenv(key, value)
             m.setenv(f"{name.upper()}_DATABASE_URL", f"postgresql://{name}:pw@zorg-{name}-db-rw:5432/{name}")
+            for key, value in _secret_stand_ins(name).items():  # what the Secrets would hold
+                m.setenv(key, value)
             settings = spec.settings_cls(_env_file=None)  # type: ignore[call-arg]
         assert settings.ZORG_ENV == "production" and settings.KAFKA_TOPIC_PREFIX == ""
         assert settings.database_url.endswith(f"/{name}")

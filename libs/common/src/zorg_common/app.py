@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from .kafka import wait_for_broker
@@ -57,9 +58,26 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, wo
     install_problem_handlers(app)
     install_metrics(app, spec.name)
     _install_health(app, settings)
+    _install_cors(app, settings)
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+def _install_cors(app: FastAPI, settings: ServiceSettings) -> None:
+    """Let the named page origins call the API from a browser (the portal page in `make run`).
+
+    Bearer tokens travel in a header, never in cookies: no credentials mode is needed.
+    """
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type", "If-Match"],
+            expose_headers=["ETag"],
+            max_age=600,
+        )
 
 
 def _install_health(app: FastAPI, settings: ServiceSettings) -> None:

@@ -26,8 +26,9 @@ from .uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-#: Loads a service's demo data through its HTTP API: (client with base URL, token factory).
-DemoLoader = Callable[[httpx.AsyncClient, Callable[..., str]], Awaitable[None]]
+#: Loads a service's demo data through its HTTP API: (client with base URL, token factory). What it
+#: returns, if anything, `zorg up` prints once the platform is up (how to log in to a demo account).
+DemoLoader = Callable[[httpx.AsyncClient, Callable[..., str]], Awaitable[str | None]]
 #: A service's own background work (a retry loop, a listener): runs until the event is set.
 Worker = Callable[["Runtime", asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -53,7 +54,9 @@ class ServiceSpec:
     cli: click.Group | None = None
     title: str = ""
     description: str = ""
-    #: ``{"ports": {"SETTING": port}}``: other ports the service listens on (`zorg up` offsets them).
+    #: ``{"ports": {"SETTING": port}}``: other ports the service listens on (`zorg up` offsets them);
+    #: ``{"page": True}``: it serves a page whose script calls the other services from the browser
+    #: (`zorg up` lets that origin through their CORS).
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -63,6 +63,11 @@ class ServiceSettings(BaseSettings):
     ZORG_JWT_JWKS_URL: str | None = None
     ZORG_JWT_ISSUER: str = "zorginkoop"
     ZORG_JWT_AUDIENCE: str = "zorginkoop"
+    #: The ``iss`` of the tokens the platform signs itself (portal sessions); apart from
+    #: ZORG_JWT_ISSUER, so that the issuer of a token says which key checks it.
+    ZORG_PORTAL_ISSUER: str = "zorginkoop-portal"
+    #: Browser origins (comma-separated) allowed to call this API from a page: the portal page's.
+    CORS_ALLOW_ORIGINS: str = ""
 
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["auto", "text", "json"] = "auto"
@@ -81,6 +86,16 @@ class ServiceSettings(BaseSettings):
         if self.ZORG_ENV == "production":
             self._refuse_development_defaults()
         return self
+
+    @model_validator(mode="after")
+    def _issuers_apart(self) -> ServiceSettings:
+        if self.ZORG_PORTAL_ISSUER == self.ZORG_JWT_ISSUER:
+            raise ValueError("ZORG_PORTAL_ISSUER must differ from ZORG_JWT_ISSUER: the issuer picks the key")
+        return self
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.CORS_ALLOW_ORIGINS.split(",") if o.strip()]
 
     def _refuse_development_defaults(self) -> None:
         uses_key = self.ZORG_JWT_ALGORITHM != "HS256"

@@ -142,7 +142,31 @@ def demo_bank_accounts() -> dict[str, dict[str, str]]:
     }
 
 
-async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
+#: The demo account of Mijn Zorgverlener, at the GGZ practice that has claims and an invitation in the
+#: demos of claims and contracting. Its password is public on purpose: it exists only in `make run`.
+DEMO_ACCOUNT = {"agb": "40000030", "name": "M. van Dijk", "email": "demo@vandijk.example", "birth_date": "1980-04-01"}
+DEMO_PASSWORD = "Portaal2023"
+
+
+async def load_demo_account(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """Create and activate the demo account (a second run finds it there) and say how to log in."""
+    created = await client.post("/portal/accounts", json=DEMO_ACCOUNT, headers=headers)
+    if created.status_code == 201:
+        activation = {
+            "code": created.json()["activation_code"],
+            "birth_date": DEMO_ACCOUNT["birth_date"],
+            "password": DEMO_PASSWORD,
+        }
+        (await client.post("/portal/activate", json=activation)).raise_for_status()
+    elif created.status_code != 409:
+        created.raise_for_status()
+    return (
+        f"  Mijn Zorgverlener: {client.base_url}/portal/\n"
+        f"    e-mail {DEMO_ACCOUNT['email']}, wachtwoord {DEMO_PASSWORD} (Psychologenpraktijk Van Dijk)"
+    )
+
+
+async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> str:
     headers = {"Authorization": f"Bearer {token('providers:write', 'providers:read')}"}
     accounts = demo_bank_accounts()
     for agb, body in demo_providers():
@@ -151,3 +175,4 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
         if agb in accounts:
             (await client.put(f"/providers/{agb}/bank-account", json=accounts[agb], headers=headers)).raise_for_status()
     log.info("demo: %d providers registered", len(demo_providers()))
+    return await load_demo_account(client, headers)
