@@ -450,7 +450,12 @@ async def test_relay_batches_keep_order_and_the_partition_send_would_choose(
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 async def test_sent_events_are_kept_for_a_while_then_pruned_and_unsent_ones_never(
-    database: str, make_pg_url: Callable[[], str], tmp_path: Any, kafka: Kafka, topic_prefix: str
+    database: str,
+    make_pg_url: Callable[[], str],
+    tmp_path: Any,
+    kafka: Kafka,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sqlalchemy import update
 
@@ -480,12 +485,8 @@ async def test_sent_events_are_kept_for_a_while_then_pruned_and_unsent_ones_neve
             await conn.execute(
                 update(outbox).where(outbox.c.seq == seqs[7]).values(created_at=now - dt.timedelta(days=30))
             )
-        chunk = relay_module.PRUNE_CHUNK
-        relay_module.PRUNE_CHUNK = 3  # chunks smaller than the work: 3, then 1
-        try:
-            assert await relay.prune_sent() == 4
-        finally:
-            relay_module.PRUNE_CHUNK = chunk
+        monkeypatch.setattr(relay_module, "PRUNE_CHUNK", 3)  # chunks smaller than the work: 3, then 1
+        assert await relay.prune_sent() == 4
         async with pair.producer.engine.connect() as conn:
             left = (await conn.execute(select(outbox.c.seq, outbox.c.published_at).order_by(outbox.c.seq))).all()
         assert [row.seq for row in left] == list(seqs[4:])
@@ -538,13 +539,20 @@ async def test_a_constraint_the_handler_violates_is_dead_lettered_not_taken_for_
             assert b"q7z9x" not in header and b"Failing row" not in header  # no values, no DETAIL
         assert json.loads(message.value)["data"]["version"] == 1
         async with pair.consumer.engine.connect() as conn:
-            outcomes = dict((await conn.execute(select(inbox.c.outcome, func.count()).group_by(inbox.c.outcome))).all())
+            outcomes: dict[str, int] = dict(
+                (await conn.execute(select(inbox.c.outcome, func.count()).group_by(inbox.c.outcome))).all()
+            )
         assert outcomes == {"handled": 1, "dead_letter": 1}
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 async def test_the_inbox_forgets_a_groups_old_event_ids_and_keeps_the_rest(
-    database: str, make_pg_url: Callable[[], str], tmp_path: Any, kafka: Kafka, topic_prefix: str
+    database: str,
+    make_pg_url: Callable[[], str],
+    tmp_path: Any,
+    kafka: Kafka,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sqlalchemy import insert as sql_insert
 
@@ -568,12 +576,8 @@ async def test_the_inbox_forgets_a_groups_old_event_ids_and_keeps_the_rest(
         ]
         async with pair.consumer.engine.begin() as conn:
             await conn.execute(sql_insert(inbox), rows)
-        chunk = consumer_module.PRUNE_CHUNK
-        consumer_module.PRUNE_CHUNK = 2  # chunks smaller than the work: 2, then 1
-        try:
-            assert await runner.prune_inbox() == 3
-        finally:
-            consumer_module.PRUNE_CHUNK = chunk
+        monkeypatch.setattr(consumer_module, "PRUNE_CHUNK", 2)  # chunks smaller than the work: 2, then 1
+        assert await runner.prune_inbox() == 3
         async with pair.consumer.engine.connect() as conn:
             left = (await conn.execute(select(inbox.c.consumer_group, inbox.c.event_id))).all()
         assert sorted(left) == sorted(
