@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from .limits import BodyLimit, route_limits
 from .logs import configure_logging
 from .metrics import install_metrics
 from .problems import Problem, install_problem_handlers
@@ -52,6 +53,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, wo
     app.state.settings = settings
     app.state.spec = spec
     install_problem_handlers(app)
+    # Inside the metrics: a 413 is counted too.
+    app.add_middleware(BodyLimit, settings=settings, routes=route_limits(spec.routers))
     install_metrics(app, spec.name)
     _install_health(app)
     for router in spec.routers:

@@ -38,7 +38,7 @@ def probe_app(runtime: Runtime) -> Starlette:
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)])
 
 
-class _Server(uvicorn.Server):
+class EmbeddedServer(uvicorn.Server):
     """Uvicorn inside a process that handles its own signals (SIGTERM stops the workers, then this)."""
 
     @contextlib.contextmanager
@@ -79,7 +79,7 @@ async def probe_server(runtime: Runtime) -> AsyncIterator[int | None]:
     except OSError as exc:
         sock.close()
         raise ProbePortBusy(f"the probe server cannot listen on ZORG_PROBE_HOST={host} ZORG_PROBE_PORT={port}") from exc
-    server = _Server(config)
+    server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="probe-server")
     log.info("probes on http://%s:%d (/healthz, /readyz, /metrics)", host, port)
     try:

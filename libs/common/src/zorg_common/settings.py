@@ -21,7 +21,8 @@ class ServiceSettings(BaseSettings):
     ``ZORG_DATA_DIR`` is used (the embedded default).
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # hide_input_in_errors: an error names the setting, never repeats the values (secrets among them).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True)
 
     SERVICE: ClassVar[str] = "service"
     DEFAULT_PORT: ClassVar[int] = 8000
