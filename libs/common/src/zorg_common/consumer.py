@@ -6,7 +6,13 @@ Kafka offsets only after the database commit. A redelivery (crash before the off
 a rebalance, a relay resend) finds the event in the inbox and skips it. When a batch fails the
 runner falls back to one transaction per event with retries and backoff; an event that still
 fails, or cannot be decoded, goes to ``<topic>.dlq`` with the error in its headers and the
-consumer goes on.
+consumer goes on. Only the inbox's own conflict means "seen before"; a handler's error, whatever
+its kind, is the event's failure.
+
+Anything that ends the poll loop (the broker connection lost in ``getmany``, a failed start)
+closes the consumer and starts it again under supervision (``supervision.py``), and its
+``LoopHealth`` tells the probes when it does not recover. Once a minute the runner deletes its
+group's inbox rows older than ``INBOX_KEEP_HOURS``.
 """
 
 from __future__ import annotations
@@ -163,12 +169,12 @@ class ConsumerRunner:
             backoff = self.backoff or 0.5
             while not self._stopping.is_set():
                 assert self._consumer is not None
+                await self._prune_now_and_then()  # between batches, once a minute, busy or not
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.CONSUMER_BATCH_SIZE)
                 self.health.progress()
                 if self._consumer.assignment():
                     self.assigned.set()
                 if not batches:
-                    await self._prune_now_and_then()
                     continue
                 async with self._batch_lock:
                     try:

@@ -82,7 +82,8 @@ async def intake_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     try:
         await pipeline.run(stop)
     finally:
-        await pipeline.eligibility.close()
+        if stop.is_set():  # after a failure the loop is started again (supervision) with the same client
+            await pipeline.eligibility.close()
 
 
 router = APIRouter(prefix="/follow-formats", tags=["follow formats"], lifespan=lifespan)
