@@ -3,6 +3,7 @@ client can read (the detail stays in the log and in internal columns)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -10,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import Kafka, eventually
 from tests.integration.test_contracting_harness import MAIL, contracting_settings
 from tests.support import running_app
+from zorg_common.app import UowDep
 from zorg_common.auth import issue_token
 from zorg_common.broker import free_port
 from zorg_common.db import create_engine, describe_error
@@ -23,6 +26,8 @@ from zorg_common.migrations import upgrade
 from zorg_contracting.entrypoints.follow_formats import WAITING_FOR_ELIGIBILITY
 from zorg_contracting.service import SPEC as CONTRACTING
 from zorg_contracting.service_layer import intake as intake_module
+from zorg_eligibility.service import SPEC as ELIGIBILITY
+from zorg_eligibility.settings import EligibilitySettings
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +114,37 @@ async def test_a_waiting_or_failed_intake_shows_clients_a_fixed_text(
         ]
         for leak in (BSN, "SELECT", "/srv", "RuntimeError"):
             assert leak not in failed.text, leak
+
+
+async def test_an_unexpected_database_error_is_logged_without_the_values_it_quotes(pg_url: str) -> None:
+    """PostgreSQL's DETAIL quotes the row ("Key (bsn)=(...) already exists"): the 500's log line names
+    the error and where it happened, not the values; the client gets a fixed problem."""
+    router = APIRouter()
+
+    @router.post("/twice")
+    async def twice(uow: UowDep) -> None:
+        await uow.session.execute(text("CREATE TEMP TABLE person (bsn text PRIMARY KEY)"))
+        for _ in range(2):
+            await uow.session.execute(text("INSERT INTO person VALUES (:bsn)"), {"bsn": BSN})
+
+    upgrade(ELIGIBILITY.migrations, pg_url)
+    settings = EligibilitySettings(_env_file=None, DATABASE_URL=pg_url, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")  # type: ignore[call-arg]
+    spec = dataclasses.replace(ELIGIBILITY, routers=[router])
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    async with running_app(spec, settings, workers=False) as client:
+        logging.getLogger("zorg_common.problems").addHandler(handler)  # after create_app set up logging
+        try:
+            response = await client.post("/twice")
+        finally:
+            logging.getLogger("zorg_common.problems").removeHandler(handler)
+    assert response.status_code == 500 and BSN not in response.text
+    (record,) = records
+    logged = record.getMessage() + str(record.exc_info or "")
+    assert "IntegrityError" in logged and "unique constraint" in logged and "in twice" in logged
+    assert BSN not in logged and "DETAIL" not in logged
