@@ -81,3 +81,27 @@ async def test_contracting_asks_eligibility_with_a_token_from_the_identity_provi
                 assert intake["status"] == "accepted" and intake["contract_id"], intake
                 # Two calls to eligibility (evaluation and register) on one token from the provider.
                 assert idp.granted == {"contracting": 1} and idp.refused == 0
+
+
+async def test_a_token_whose_key_the_jwks_lacks_is_401_without_naming_the_identity_provider(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    idp = IdentityProvider(clients={})
+    stranger = IdentityProvider(clients={})  # another key, another kid: not in idp's JWKS
+    url = make_pg_url()
+    upgrade(ELIGIBILITY.migrations, url)
+    settings = settings_for(
+        EligibilitySettings, url, kafka, topic_prefix, ZORG_JWT_ALGORITHM="RS256", ZORG_JWT_JWKS_URL=idp.jwks_url
+    )
+    async with running_app(ELIGIBILITY, settings, workers=False) as client:
+        with idp.serving():
+            good = await client.get("/providers", headers={"Authorization": f"Bearer {idp.mint(['providers:read'])}"})
+            assert good.status_code == 200, good.text
+            for token in (stranger.mint(["providers:read"]), issue_token(settings, ["providers:read"])):
+                refused = await client.get("/providers", headers={"Authorization": f"Bearer {token}"})
+                assert refused.status_code == 401, refused.text
+        # The identity provider is away: an unknown key cannot be looked up (the error names its URL).
+        away = await client.get("/providers", headers={"Authorization": f"Bearer {stranger.mint(['admin'])}"})
+        assert away.status_code == 401, away.text
+        assert away.json()["detail"] == "the token is not valid: its signing key is not known"
+        assert idp.url not in away.text and str(idp.port) not in away.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ SCOPES = (
     "admin",
     "portal",
 )
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `zorg token` or the identity provider")
 
@@ -118,6 +121,9 @@ def decode_token(settings: ServiceSettings, token: str) -> Principal:
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired") from exc
+    except jwt.PyJWKClientError as exc:  # its text names the identity provider's URL: for the log only
+        log.warning("token key not found at ZORG_JWT_JWKS_URL: %s", exc)
+        raise Unauthorized("the token is not valid: its signing key is not known") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"the token is not valid: {exc}") from exc
     scopes, agb = _typed_claims(claims)
