@@ -715,18 +715,20 @@ def engine_egress(
     }
 
 
+def portal_key(key: str) -> dict[str, str]:
+    return {"name": PORTAL_KEY_SECRET, "key": key}
+
+
 def production_credentials(service: str) -> list[dict[str, Any]]:
     """Strategic-merge patches: SCRAM credentials and the cluster CA for every container of the service."""
     env = [
         {"name": "KAFKA_SASL_USERNAME", "value": name(service)},
         {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": name(service), "key": "password"}}},
         # Portal tokens are signed by the platform's own key (eligibility) and checked by every service.
-        {"name": "ZORG_JWT_PUBLIC_KEY", "valueFrom": {"secretKeyRef": {"name": PORTAL_KEY_SECRET, "key": "public.pem"}}},
+        {"name": "ZORG_JWT_PUBLIC_KEY", "valueFrom": {"secretKeyRef": portal_key("public.pem")}},
     ]
     if service == "eligibility":
-        env.append(
-            {"name": "ZORG_JWT_PRIVATE_KEY", "valueFrom": {"secretKeyRef": {"name": PORTAL_KEY_SECRET, "key": "private.pem"}}}
-        )
+        env.append({"name": "ZORG_JWT_PRIVATE_KEY", "valueFrom": {"secretKeyRef": portal_key("private.pem")}})
     mounts = [{"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}]
     volumes = [
         {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}

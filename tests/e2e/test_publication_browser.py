@@ -106,6 +106,8 @@ def test_a_visitor_searches_the_page_in_a_browser(pg_url: str, kafka: Kafka, top
             try:
                 context = browser.new_context(java_script_enabled=False, locale="nl-NL")
                 page = context.new_page()
+                refused: list[str] = []  # what the Content-Security-Policy blocked (the page's own style?)
+                page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
                 page.goto(f"{base}/?year=2023")
                 expect(page.get_by_role("heading", level=1)).to_have_text("Gecontracteerde zorgaanbieders")
                 expect(page.locator("tbody tr")).to_have_count(3)
@@ -132,6 +134,7 @@ def test_a_visitor_searches_the_page_in_a_browser(pg_url: str, kafka: Kafka, top
                 expect(page.get_by_text("Niet gepubliceerd.")).to_be_visible()
                 expect(page.locator("tbody tr")).to_have_count(0)
                 page.screenshot(path=str(tmp_path / "publication-not-published.png"), full_page=True)
+                assert refused == []
             finally:
                 browser.close()
     assert (tmp_path / "publication-page.png").stat().st_size > 10_000

@@ -146,7 +146,11 @@ def test_every_service_has_an_api_a_worker_and_a_relay(services: dict[str, dict[
             assert f"127.0.0.1:{PORTS[name][0]}/healthz" in probe and "python" in probe, container
             assert "curl" not in probe, f"{container}: slim images have no curl"
         else:
-            assert "ports" not in spec, f"{container} serves nothing and must scale freely"
+            assert "ports" not in spec, f"{container} publishes nothing and must scale freely"
+            probe_port = spec["environment"]["ZORG_PROBE_PORT"]
+            test = " ".join(spec["healthcheck"]["test"])
+            assert f"http://127.0.0.1:{probe_port}/readyz" in test and "python" in test, container
+            assert "curl" not in test, f"{container}: slim images have no curl"
 
 
 def test_each_service_shares_one_image_built_from_the_one_dockerfile(services: dict[str, dict[str, Any]]) -> None:

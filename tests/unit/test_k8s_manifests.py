@@ -24,6 +24,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from tests.support import pem_pair
 from zorg_common.cli import services as service_specs
 from zorg_common.events import DLQ_SUFFIX, TOPICS
 from zorg_common.settings import ServiceSettings
@@ -337,29 +338,26 @@ def test_no_secret_value_is_in_the_repository(overlay: str) -> None:
 
 def _secret_stand_ins(service: str) -> dict[str, str]:
     """A value for every setting the service's production API Deployment takes from a Secret."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pems = {
-        "ZORG_JWT_PRIVATE_KEY": key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        "ZORG_JWT_PUBLIC_KEY": key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode(),
-    }
+    private, public = pem_pair()
+    pems = {"ZORG_JWT_PRIVATE_KEY": private, "ZORG_JWT_PUBLIC_KEY": public}
     api = of_kind("production", "Deployment")[f"zorg-{service}-api"]
-    return {
-        key: pems.get(key, "a-stand-in-secret-of-forty-characters-xx")
-        for c in containers(api)
-        for key, value in env_of(c).items()
-        if isinstance(value, dict) and "secretKeyRef" in value and not key.endswith("DATABASE_URL")
-    }
+    values: dict[str, str] = {}
+    for c in containers(api):
+        for key, value in env_of(c).items():
+            if isinstance(value, str):
+                values[key] = value
+            elif "secretKeyRef" in value and not key.endswith("DATABASE_URL"):
+                values[key] = pems.get(key, "a-stand-in-secret-of-forty-characters-xx")
+        for source in c.get("envFrom", []):
+            if source.get("secretRef", {}).get("name") == f"zorg-{service}-auth":
+                values["ZORG_CLIENT_SECRET"] = "a-stand-in-client-secret"  # what deploy/README.md puts there
+    return values
 
 
-def test_production_accepts_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_accepts_its_own_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """ZORG_ENV=production refuses weak settings at start: it must accept what the ConfigMaps give."""
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
     configmaps = of_kind("production", "ConfigMap")
     platform = next(c for n, c in configmaps.items() if n.startswith("zorg-platform"))["data"]
     assert platform["ZORG_ENV"] == "production" and platform["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
@@ -374,6 +372,7 @@ def test_production_accepts_its_own_settings(monkeypatch: pytest.MonkeyPatch) ->
             m.setenv(f"{name.upper()}_DATABASE_URL", f"postgresql://{name}:pw@zorg-{name}-db-rw:5432/{name}")
             for key, value in _secret_stand_ins(name).items():  # what the Secrets would hold
                 m.setenv(key, value)
+            m.setenv("KAFKA_SSL_CAFILE", str(ca_file))  # mounted from Strimzi's cluster CA in the pod
             settings = spec.settings_cls(_env_file=None)  # type: ignore[call-arg]
         assert settings.ZORG_ENV == "production" and settings.KAFKA_TOPIC_PREFIX == ""
         assert settings.database_url.endswith(f"/{name}")

@@ -11,8 +11,8 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.support import pem_pair
 from zorg_common import auth
 from zorg_common.auth import PORTAL_TOKEN_TTL, Unauthorized, decode_token, issue_token, sign_portal_token
 from zorg_common.settings import ServiceSettings
@@ -151,24 +151,11 @@ def test_an_expired_portal_token_is_refused() -> None:
         decode_token(settings(), token)
 
 
-def _pem_pair(kind: str) -> tuple[str, str]:
-    key: Any = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 @pytest.mark.parametrize(("kind", "algorithm"), [("rsa", "RS256"), ("ec", "ES256")])
 def test_production_signs_with_the_private_key_and_every_service_checks_the_public_key(
     kind: str, algorithm: str
 ) -> None:
-    private, public = _pem_pair(kind)
+    private, public = pem_pair(kind)
     signer = EligibilitySettings(
         _env_file=None, ZORG_JWT_ALGORITHM="RS256", ZORG_JWT_PUBLIC_KEY=public, ZORG_JWT_PRIVATE_KEY=private
     )  # type: ignore[call-arg]
@@ -183,8 +170,8 @@ def test_production_signs_with_the_private_key_and_every_service_checks_the_publ
 
 
 def test_with_a_jwks_url_the_issuer_picks_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    platform_private, platform_public = _pem_pair("ec")
-    idp_private, idp_public = _pem_pair("rsa")
+    platform_private, platform_public = pem_pair("ec")
+    idp_private, idp_public = pem_pair("rsa")
 
     class IdentityProviderKeys:  # stands in for the IdP's JWKS endpoint
         def get_signing_key_from_jwt(self, token: str) -> Any:
@@ -225,7 +212,7 @@ def test_development_tokens_still_work_beside_portal_tokens() -> None:
 
 
 def test_settings_refuse_a_platform_that_cannot_sign_portal_tokens() -> None:
-    _, public = _pem_pair("rsa")
+    _, public = pem_pair("rsa")
     with pytest.raises(ValueError, match="ZORG_JWT_PRIVATE_KEY"):
         EligibilitySettings(_env_file=None, ZORG_JWT_ALGORITHM="RS256", ZORG_JWT_PUBLIC_KEY=public)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="RSA"):

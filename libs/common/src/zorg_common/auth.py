@@ -12,6 +12,7 @@ platform signed is only ever a portal token.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .identifiers import is_agb
 from .problems import ProblemError
 from .settings import ServiceSettings
 
@@ -35,6 +37,8 @@ SCOPES = (
     "admin",
     "portal",
 )
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from `zorg token` or the identity provider")
 
@@ -201,14 +205,37 @@ def decode_token(settings: ServiceSettings, token: str) -> Principal:
             claims = _decode_token(settings, token)
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired") from exc
+    except jwt.PyJWKClientError as exc:  # its text names the identity provider's URL: for the log only
+        log.warning("token key not found at ZORG_JWT_JWKS_URL: %s", exc)
+        raise Unauthorized("the token is not valid: its signing key is not known") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"the token is not valid: {exc}") from exc
-    raw_scope = claims.get("scope", claims.get("scp", ""))
-    scopes = frozenset(raw_scope.split() if isinstance(raw_scope, str) else raw_scope)
-    agb = claims.get("agb")
+    scopes, agb = _typed_claims(claims)
     if "portal" in scopes and not agb:
         raise Unauthorized("a portal token must carry the provider's agb claim")
-    return Principal(subject=str(claims["sub"]), scopes=scopes, agb=agb, claims=claims)
+    return Principal(subject=claims["sub"], scopes=scopes, agb=agb, claims=claims)
+
+
+def _typed_claims(claims: dict[str, Any]) -> tuple[frozenset[str], str | None]:
+    """The claims we read, of the type they must have: a token otherwise is not valid (401), whatever
+    its signature, and nothing further on sees a number where a string belongs."""
+    for name in ("exp", "iat", "nbf"):  # PyJWT takes the string "2000000000" for a time
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise Unauthorized(f"the token is not valid: its {name} claim must be a number")
+    if not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise Unauthorized("the token is not valid: its sub claim must be a string")
+    raw_scope = claims.get("scope", claims.get("scp", ""))
+    if isinstance(raw_scope, str):
+        scopes = frozenset(raw_scope.split())
+    elif isinstance(raw_scope, list) and all(isinstance(scope, str) for scope in raw_scope):
+        scopes = frozenset(raw_scope)
+    else:
+        raise Unauthorized("the token is not valid: its scope claim must be a string (or a list of strings)")
+    agb = claims.get("agb")
+    if agb is not None and not is_agb(agb):
+        raise Unauthorized("the token is not valid: its agb claim must be an AGB code of 8 digits")
+    return scopes, agb
 
 
 def authenticate(

@@ -49,6 +49,22 @@ def service_spec(name: str) -> ServiceSpec:
         raise click.BadParameter(f"unknown service {name!r} (known: {known})") from None
 
 
+def service_settings(spec: ServiceSpec) -> ServiceSettings:
+    """The service's settings; settings that cannot work stop the command with a message naming them."""
+    from pydantic import ValidationError
+
+    try:
+        return spec.settings_cls()
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        ]
+        raise click.ClickException(
+            f"{spec.name} cannot start with these settings:\n  " + "\n  ".join(problems)
+        ) from None
+
+
 def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     """Run ``main(stop)`` where ``stop`` is set by SIGINT or SIGTERM, for a clean shutdown."""
 
@@ -90,27 +106,32 @@ def serve(service: str, host: str, port: int | None, workers: bool | None) -> No
     from .app import create_app
 
     spec = service_spec(service)
-    app = create_app(spec, workers=workers)
+    app = create_app(spec, service_settings(spec), workers=workers)
     tune_process()
     uvicorn.run(app, host=host, port=port or spec.port, log_config=None, access_log=False)
 
 
 def _run_workers(service: str, *, relay: bool, consumers: bool) -> None:
     from .logs import configure_logging
+    from .probes import ProbePortBusy, probe_server
     from .service import Runtime
 
     spec = service_spec(service)
-    settings = spec.settings_cls()
+    settings = service_settings(spec)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
 
     async def run(stop: asyncio.Event) -> None:
         runtime = Runtime(spec, settings)
-        async with runtime.running(relay=relay, consumers=consumers):
+        # The probes answer from the start: alive at once, ready once the loops run well.
+        async with probe_server(runtime), runtime.running(relay=relay, consumers=consumers):
             log.info("%s %s running; stop with SIGTERM or Ctrl-C", service, "relay" if relay else "worker")
             await stop.wait()
         log.info("%s stopped cleanly", service)
 
-    _run_until_signal(run)
+    try:
+        _run_until_signal(run)
+    except ProbePortBusy as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
@@ -136,7 +157,7 @@ def migrate(service: str | None, revision: str, check: bool) -> None:
     from .migrations import behind_head, upgrade
 
     for spec in [service_spec(service)] if service else list(services().values()):
-        settings = spec.settings_cls()
+        settings = service_settings(spec)
         if check:
             # A deployment's init container waits on this until the release's migrate job has run.
             behind = behind_head(spec.migrations, settings.database_url)

@@ -16,6 +16,11 @@ _UZOVI = re.compile(r"^\d{4}$")
 _POSTCODE = re.compile(r"^([1-9]\d{3})\s?([A-Z]{2})$")
 
 
+def is_agb(value: object) -> bool:
+    """An AGB code exactly as given (a string of 8 digits, nothing around it)."""
+    return isinstance(value, str) and _AGB.fullmatch(value) is not None
+
+
 def check_agb(value: str) -> str:
     value = value.strip()
     if not _AGB.match(value):

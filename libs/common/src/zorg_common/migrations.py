@@ -125,3 +125,12 @@ def drop_messaging_tables_v1(op: Any) -> None:
     op.drop_table("inbox")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.drop_table("outbox")
+
+
+def create_inbox_received_index(op: Any) -> None:
+    """The inbox's index for pruning by age (each service's revision ``*_inbox_received_index``)."""
+    op.create_index("ix_inbox_received", "inbox", ["consumer_group", "received_at"])
+
+
+def drop_inbox_received_index(op: Any) -> None:
+    op.drop_index("ix_inbox_received", table_name="inbox")

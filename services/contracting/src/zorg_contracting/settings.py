@@ -10,6 +10,7 @@ from zorg_common.settings import ServiceSettings
 class ContractingSettings(ServiceSettings):
     SERVICE: ClassVar[str] = "contracting"
     DEFAULT_PORT: ClassVar[int] = 8002
+    CALLS_SERVICES: ClassVar[bool] = True  # eligibility, at intake
 
     #: Where contracting asks the eligibility service about a provider at intake.
     ELIGIBILITY_URL: str = "http://127.0.0.1:8001"

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from zorg_common.auth import issue_token
+from zorg_common.service_auth import ServiceTokens, TokenUnavailable
 
 from ..domain.intake import EligibilityAnswer, FailedCriterion
 from ..settings import ContractingSettings
@@ -24,9 +22,15 @@ class EligibilityUnavailable(Exception):
 
 
 class EligibilityClient:
-    """Calls with a service token (scope providers:read); ``http`` may be given (tests: an ASGI app)."""
+    """Calls with a service token (scope providers:read) that eligibility accepts: the identity
+    provider's in production (``ServiceTokens``); ``http`` may be given (tests: an ASGI app)."""
 
-    def __init__(self, settings: ContractingSettings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: ContractingSettings,
+        http: httpx.AsyncClient | None = None,
+        tokens: ServiceTokens | None = None,
+    ) -> None:
         self.settings = settings
         self.http = http or httpx.AsyncClient(
             base_url=settings.ELIGIBILITY_URL,
@@ -34,15 +38,10 @@ class EligibilityClient:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
         self._owns_http = http is None
-        self._token: tuple[str, float] | None = None
-
-    def _headers(self) -> dict[str, str]:
-        if self._token is None or self._token[1] < time.monotonic():
-            token = issue_token(self.settings, ["providers:read"], subject="contracting", ttl=dt.timedelta(hours=1))
-            self._token = (token, time.monotonic() + 3000)
-        return {"Authorization": f"Bearer {self._token[0]}"}
+        self.tokens = tokens or ServiceTokens(settings, ["providers:read"])
 
     async def close(self) -> None:
+        await self.tokens.close()
         if self._owns_http:
             await self.http.aclose()
 
@@ -51,13 +50,17 @@ class EligibilityClient:
         last: str = ""
         for attempt in range(tries):
             try:
-                response = await self.http.request(method, path, headers=self._headers(), **kw)
-            except httpx.HTTPError as exc:
+                response = await self.http.request(method, path, headers=await self.tokens.headers(), **kw)
+            except (httpx.HTTPError, TokenUnavailable) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code < 500:
+                if response.status_code == 401:
+                    self.tokens.forget()  # expired or revoked early: the next try gets a new one
+                    last = "HTTP 401"
+                elif response.status_code < 500:
                     return response
-                last = f"HTTP {response.status_code}"
+                else:
+                    last = f"HTTP {response.status_code}"
             if attempt + 1 < tries:
                 await asyncio.sleep(0.2 * 2**attempt)
         raise EligibilityUnavailable(f"{method} {path}: {last}")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from zorg_common.app import UowDep
+from zorg_common.limits import body_limit
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput, NotFound, ProblemError
 from zorg_common.service import Runtime
@@ -81,7 +82,8 @@ async def intake_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     try:
         await pipeline.run(stop)
     finally:
-        await pipeline.eligibility.close()
+        if stop.is_set():  # after a failure the loop is started again (supervision) with the same client
+            await pipeline.eligibility.close()
 
 
 router = APIRouter(prefix="/follow-formats", tags=["follow formats"], lifespan=lifespan)
@@ -129,6 +131,9 @@ class IntakeOut(BaseModel):
     format: dict[str, Any] | None
 
 
+WAITING_FOR_ELIGIBILITY = "the eligibility service could not be reached; the intake is tried again automatically"
+
+
 class ReviewIn(BaseModel):
     decision: Literal["accept", "reject"]
     note: str | None = Field(default=None, max_length=2000)
@@ -158,7 +163,8 @@ def intake_out(row: Any) -> IntakeOut:
         review_reasons=list(row.review_reasons),
         reply=reply,
         attempts=row.attempts,
-        waiting_for=row.last_error if row.status == "received" else None,
+        # A fixed text: the error itself (kept in last_error and the log) may name hosts and internals.
+        waiting_for=WAITING_FOR_ELIGIBILITY if row.status == "received" and row.last_error else None,
         review_note=row.review_note,
         format=row.format,
     )
@@ -178,6 +184,7 @@ async def _load(uow: Any, intake_id: str) -> Any:
     response_model=Received,
     openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}},
 )
+@body_limit("MAIL_MAX_BYTES")
 async def post_follow_format(request: Request, pipeline: PipelineDep, _: WriteContracts) -> Received:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "message/rfc822":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -26,6 +27,8 @@ from .common import (
     own_only,
     policy_or_bad_input,
 )
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/invitations", tags=["invitations"])
 IdPath = Annotated[str, Path(max_length=36)]
@@ -72,8 +75,9 @@ async def invite(body: InviteIn, uow: UowDep, _: WriteContracts, pipeline: Pipel
     try:
         evaluated, found = await uc.candidates(pipeline.eligibility, policy)
     except EligibilityUnavailable as exc:
+        log.warning("invitations for %s: %s", policy.id, exc)  # the detail for us, not for the client
         raise ProblemError(
-            503, "Service unavailable", f"the eligibility service cannot be reached; try again later ({exc})"
+            503, "Service unavailable", "the eligibility service cannot be reached; try again later"
         ) from None
     run = await uc.invite(uow, policy, found, evaluated)
     await uow.commit()

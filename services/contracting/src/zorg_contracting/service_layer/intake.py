@@ -254,13 +254,14 @@ async def follow(
 
 
 async def mark_failed(uow: UnitOfWork, intake_id: str, error: str) -> None:
-    """A bug, not an outage: a person looks at it rather than the loop retrying forever."""
+    """A bug, not an outage: a person looks at it rather than the loop retrying forever. The error
+    stays in ``last_error`` (internal) and the log; the reason staff and replies see is fixed."""
     await uow.session.execute(
         update(intakes)
         .where(intakes.c.id == intake_id, intakes.c.status == "received")
         .values(
             status="needs_review",
-            review_reasons=[f"could not be processed automatically ({error[:200]})"],
+            review_reasons=["could not be processed automatically; the service log has the details of this intake"],
             decided_at=clock.utcnow(),
             next_attempt_at=None,
             last_error=error[:500],

@@ -17,7 +17,7 @@ from zorg_common import clock
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import PORTAL_TOKEN_TTL, Forbidden, Principal, require_scope, sign_portal_token
 from zorg_common.identifiers import Agb
-from zorg_common.limits import limited_body
+from zorg_common.limits import body_limit
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput, Conflict, NotFound, ProblemError
 
@@ -31,7 +31,7 @@ from ..settings import EligibilitySettings
 #: Every body here is a few fields: a larger one is refused before it is read.
 MAX_BODY_BYTES = 4_096
 
-router = APIRouter(prefix="/portal", tags=["portal"], route_class=limited_body(MAX_BODY_BYTES))
+router = body_limit(MAX_BODY_BYTES)(APIRouter(prefix="/portal", tags=["portal"]))
 
 StaffRead = Annotated[Principal, Depends(require_scope("providers:read"))]
 StaffWrite = Annotated[Principal, Depends(require_scope("providers:write"))]
