@@ -99,6 +99,7 @@ async def mail_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     assert isinstance(settings, EligibilitySettings)
     if not settings.REPLY_SMTP_HOST:
         log.info("portal mail is kept, not sent: REPLY_SMTP_HOST is not set")
+        await stop.wait()  # idle, not ended: a supervised worker that returns counts as failed
         return
     while not stop.is_set():
         try:
