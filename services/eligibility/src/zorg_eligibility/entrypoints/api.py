@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
 
 from zorg_common.app import UowDep
@@ -29,7 +29,7 @@ policies_router = APIRouter(prefix="/policies", tags=["policies"])
 evaluations_router = APIRouter(prefix="/evaluations", tags=["evaluations"])
 
 #: What a provider may not change about itself through the portal: the insurer records these.
-PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "facts")
+PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "contact_emails", "facts")
 
 
 class BankAccountOut(BaseModel):
@@ -46,6 +46,10 @@ class ProviderOut(BaseModel):
     sectors: list[str]
     address: Address
     care_forms: list[str]
+    contact_emails: list[str] | None = Field(
+        default=None,
+        description="where the provider mails from and is answered at; staff only (null for a portal token)",
+    )
     facts: dict[str, Any]
     version: int
     updated_at: dt.datetime
@@ -94,7 +98,7 @@ def _own_only(principal: Principal, agb: str) -> None:
         raise Forbidden("a provider-portal token sees and changes only its own provider")
 
 
-def _provider_out(row: Any, account: Any | None) -> ProviderOut:
+def _provider_out(row: Any, account: Any | None, principal: Principal) -> ProviderOut:
     return ProviderOut(
         agb=row.agb,
         kvk=row.kvk,
@@ -103,6 +107,7 @@ def _provider_out(row: Any, account: Any | None) -> ProviderOut:
         sectors=[s for s in row.sectors.split(",") if s],
         address=Address(street=row.street, postcode=row.postcode, city=row.city),
         care_forms=list(row.care_forms),
+        contact_emails=None if principal.is_portal else list(row.contact_emails),
         facts=dict(row.facts),
         version=row.version,
         updated_at=row.updated_at,
@@ -118,11 +123,11 @@ def _evaluation_out(row: Any) -> EvaluationOut:
     return EvaluationOut.model_validate({k: data[k] for k in EvaluationOut.model_fields})
 
 
-async def _load(uow: Any, agb: str) -> ProviderOut:
+async def _load(uow: Any, agb: str, principal: Principal) -> ProviderOut:
     row = (await uow.session.execute(select(providers).where(providers.c.agb == agb))).first()
     if row is None:
         raise NotFound(f"no provider with AGB code {agb}")
-    return _provider_out(row, await uc.current_bank_account(uow.session, agb))
+    return _provider_out(row, await uc.current_bank_account(uow.session, agb), principal)
 
 
 @providers_router.put("/{agb}", summary="Register or update a provider", response_model=RegistrationOut)
@@ -135,7 +140,7 @@ async def put_provider(
         if current is None:
             raise Forbidden("a provider-portal token cannot register a provider")
         mine = uc._record_of(current)
-        asked = body.record()
+        asked = body.record(mine["contact_emails"])
         refused = [f for f in PORTAL_READ_ONLY if asked[f] != mine[f]]
         if refused:
             raise Forbidden(f"the insurer records these, not the provider: {', '.join(refused)}")
@@ -143,7 +148,7 @@ async def put_provider(
     await uow.commit()
     response.status_code = 201 if result.created else 200
     return RegistrationOut(
-        provider=await _load(uow, agb),
+        provider=await _load(uow, agb, principal),
         created=result.created,
         changed_fields=result.changed_fields,
         evaluations=[_evaluation_out(e) for e in result.evaluations],
@@ -153,7 +158,7 @@ async def put_provider(
 @providers_router.get("/{agb}", summary="One provider", response_model=ProviderOut)
 async def get_provider(agb: AgbPath, uow: UowDep, principal: ReadProviders) -> ProviderOut:
     _own_only(principal, agb)
-    return await _load(uow, agb)
+    return await _load(uow, agb, principal)
 
 
 @providers_router.get(
@@ -192,7 +197,10 @@ async def list_providers(
         )
     ).all()
     return Page(
-        items=[_provider_out(r, None) for r in rows], page=paging.page, page_size=paging.page_size, total=total or 0
+        items=[_provider_out(r, None, principal) for r in rows],
+        page=paging.page,
+        page_size=paging.page_size,
+        total=total or 0,
     )
 
 
@@ -216,7 +224,7 @@ async def provider_evaluations(
     agb: AgbPath, uow: UowDep, principal: ReadProviders, paging: PageDep
 ) -> Page[EvaluationOut]:
     _own_only(principal, agb)
-    await _load(uow, agb)
+    await _load(uow, agb, principal)
     where = evaluations.c.agb == agb
     total = await uow.session.scalar(select(func.count()).select_from(evaluations).where(where))
     rows = (

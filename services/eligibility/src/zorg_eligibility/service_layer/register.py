@@ -64,6 +64,7 @@ def _record_of(row: Any) -> dict[str, Any]:
         "postcode": row.postcode,
         "city": row.city,
         "care_forms": list(row.care_forms),
+        "contact_emails": list(row.contact_emails),
         "facts": dict(row.facts),
     }
 
@@ -84,7 +85,7 @@ async def register_provider(uow: UnitOfWork, agb: str, data: ProviderData, actor
     session = uow.session
     row = await _locked_provider(session, agb)
     old = _record_of(row) if row is not None else None
-    new = data.record()
+    new = data.record(old["contact_emails"] if old else None)
     diff = changes(old, new)
     if not diff:
         return Registration(agb, created=False, changed_fields=[], version=row.version)
