@@ -80,7 +80,12 @@ class Contracting:
 
 def contracting_settings(url: str, kafka: Kafka, prefix: str, **overrides: Any) -> ContractingSettings:
     base: dict[str, Any] = dict(
-        SMTP_PORT=free_port(), ATTACHMENT_MAX_BYTES=20_000, INTAKE_RETRY_BACKOFF_S=0.2, INTAKE_RETRY_MAX_S=1.0
+        SMTP_PORT=free_port(),
+        ATTACHMENT_MAX_BYTES=20_000,
+        INTAKE_RETRY_BACKOFF_S=0.2,
+        INTAKE_RETRY_MAX_S=1.0,
+        MAIL_AUTHSERV_ID="mx.zorginkoop.example",  # the fixtures' own server (tests/fixtures/mail)
+        PROCUREMENT_CLOSE_INTERVAL_S=3600,  # the deadline closer runs at start only; tests call it when they mean to
     )
     base.update(overrides)
     settings: ContractingSettings = settings_for(ContractingSettings, url, kafka, prefix, **base)

@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 
 from zorg_common.auth import Forbidden, Principal, require_scope
 from zorg_common.policy import Policy, policies
-from zorg_common.problems import BadInput, Conflict, NotFound
+from zorg_common.problems import BadInput, Conflict, NotFound, ProblemError
 
+from ..adapters.eligibility import EligibilityUnavailable
 from ..domain.negotiation import Refused
 from ..service_layer.pipeline import Pipeline
 from ..service_layer.records import NotFoundError
@@ -52,3 +53,18 @@ def as_problems(field: str = "body") -> Iterator[None]:
         raise NotFound(str(exc)) from None
     except ValueError as exc:
         raise BadInput([(field, str(exc))]) from None
+
+
+@contextmanager
+def eligibility_unavailable() -> Iterator[None]:
+    """The eligibility service cannot answer now: 503, nothing changed, try again later."""
+    try:
+        yield
+    except EligibilityUnavailable as exc:
+        raise ProblemError(
+            503,
+            "Service unavailable",
+            f"the eligibility service cannot be reached; nothing was changed, try again later ({exc})",
+            kind="unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
