@@ -16,6 +16,7 @@ import yaml
 from tests.conftest import Kafka, eventually
 from tests.integration import test_contracting_harness as harness
 from tests.integration.backbone import settings_for
+from tests.integration.test_claims_flow import gli_line
 from tests.integration.test_contracting_harness import MAIL, Contracting, contracting_settings
 from tests.support import running_app
 from zorg_claims.service import SPEC as CLAIMS
@@ -252,19 +253,7 @@ async def test_the_deadline_closes_a_procurement_and_the_held_claim_is_released_
     rejected = await c.post_mail((MAIL / "missing_fields.eml").read_bytes())  # 15 October: procurement open
     assert rejected["status"] == "rejected"
     monkeypatch.setenv("ZORG_TODAY", "2023-02-10")
-    line = {
-        "provider_reference": "DL-1",
-        "agb": "40000001",
-        "bsn": "111222333",
-        "sector": "GLI",
-        "prestation_code": "GLI-INTAKE",
-        "service_date": "2023-02-01",
-        "quantity": 1,
-        "claimed_cents": 8193,
-        "programme": "Cool",
-        "programme_start": "2023-01-15",
-    }
-
+    line = gli_line("DL-1", agb="40000001")  # a care group's 2023 intake, received in February 2023
     attempts = iter(_bsns())
 
     async def held() -> str | None:

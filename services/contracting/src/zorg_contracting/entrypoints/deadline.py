@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 
 from zorg_common import clock
+from zorg_common.periodic import every
 from zorg_common.policy import policies
 from zorg_common.service import Runtime
 
 from ..service_layer.procurements import close_at_deadline
 from ..settings import ContractingSettings
-
-log = logging.getLogger(__name__)
 
 
 async def deadline_closer(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -24,12 +21,10 @@ async def deadline_closer(runtime: Runtime, stop: asyncio.Event) -> None:
     """
     settings = runtime.settings
     assert isinstance(settings, ContractingSettings)
-    while not stop.is_set():
-        try:
-            async with runtime.uow() as uow:
-                await close_at_deadline(uow, clock.today(), policies())
-                await uow.commit()
-        except Exception as exc:  # the database may be away for a moment; the loop carries on
-            log.warning("deadline closer: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), settings.PROCUREMENT_CLOSE_INTERVAL_S)
+
+    async def close_due() -> None:
+        async with runtime.uow() as uow:
+            await close_at_deadline(uow, clock.today(), policies())
+            await uow.commit()
+
+    await every(settings.PROCUREMENT_CLOSE_INTERVAL_S, stop, close_due, "deadline closer")

@@ -346,10 +346,7 @@ async def review(
         status, problems, contract_id, reply = await _accept_on_review(uow, facts, row, actor, eligibility)
     else:
         status, problems, contract_id = "rejected", list(row.problems), None
-        if row.procurement_id:
-            await records.close_procurement(uow, row.procurement_id, note or "rejected on review")
-        answered = facts.reply_to() if row.sender_verified else None
-        reply = replies.review_rejected(answered, row.subject, note, intake_id) if answered else None
+        reply = await _reject_on_review(uow, facts, row, note)
     await uow.session.execute(
         update(intakes)
         .where(intakes.c.id == intake_id)
@@ -369,6 +366,14 @@ async def review(
     )
     await uow.commit()
     return (await uow.session.execute(select(intakes).where(intakes.c.id == intake_id))).one()
+
+
+async def _reject_on_review(uow: UnitOfWork, facts: _Facts, row: Any, note: str | None) -> replies.Reply | None:
+    """The format's procurement closes; a sender that was verified is told, with the note."""
+    if row.procurement_id:
+        await records.close_procurement(uow, row.procurement_id, note or "rejected on review")
+    answered = facts.reply_to() if row.sender_verified else None
+    return replies.review_rejected(answered, row.subject, note, row.id) if answered else None
 
 
 async def _accept_on_review(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from zorg_common import clock
+from zorg_common.periodic import every
 from zorg_common.service import Runtime
 
 from ..service_layer.projector import apply_due_ends
@@ -20,12 +20,10 @@ async def contract_ends(runtime: Runtime, stop: asyncio.Event) -> None:
     date, though no event arrives that day. Several workers at once do it once (the feed's lock)."""
     settings = runtime.settings
     assert isinstance(settings, PublicationSettings)
-    while not stop.is_set():
-        try:
-            async with runtime.sessions() as session, session.begin():
-                if providers := await apply_due_ends(session, clock.today()):
-                    log.info("%d provider(s): a contract reached its end date and left the listing", providers)
-        except Exception as exc:  # the database may be away for a moment; the loop carries on
-            log.warning("contract ends: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), settings.LISTING_ENDS_INTERVAL_S)
+
+    async def apply_ends() -> None:
+        async with runtime.sessions() as session, session.begin():
+            if providers := await apply_due_ends(session, clock.today()):
+                log.info("%d provider(s): a contract reached its end date and left the listing", providers)
+
+    await every(settings.LISTING_ENDS_INTERVAL_S, stop, apply_ends, "contract ends")
