@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -93,3 +94,20 @@ def test_not_yaml_wrong_name_and_duplicate_ids_are_refused(tmp_path: Path) -> No
     write(tmp_path, "GLI-2023", yaml.safe_load((BUNDLED / "GLI-2023.yaml").read_text()))
     with pytest.raises(PolicyFileError, match="already defined"):
         load_policies([BUNDLED, tmp_path])
+
+
+def test_the_confidential_criteria_and_their_facts_are_policy_data() -> None:
+    gli = load_policies([BUNDLED])["GLI-2023"]
+    assert gli.confidential_criteria() == {"NOT_IN_FRAUD_REGISTERS", "NO_QUALITY_CONCERNS"}
+    assert gli.confidential_facts() == {"in_fraud_register", "fraud_investigation", "quality_concerns"}
+    ggz = load_policies([BUNDLED])["GGZ-2021"]
+    assert ggz.confidential_criteria() == frozenset() and ggz.max_kpi_incentive_pct == 2
+    assert [q.answer for q in ggz.questionnaire] == ["yes_no", "yes_no", "number", "text"]
+
+
+def test_a_question_asked_twice_is_refused(tmp_path: Path) -> None:
+    data: dict[str, Any] = yaml.safe_load((BUNDLED / "GGZ-2021.yaml").read_text())
+    data["questionnaire"].append(dict(data["questionnaire"][0]))
+    write(tmp_path, "GGZ-2021", data)
+    with pytest.raises(PolicyFileError, match="questionnaire listed twice: WACHTTIJDEN_GEPUBLICEERD"):
+        load_policies([tmp_path])

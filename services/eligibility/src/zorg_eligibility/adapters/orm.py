@@ -19,6 +19,8 @@ providers = Table(
     Column("postcode", String(7), nullable=True),
     Column("city", String(100), nullable=True),
     Column("care_forms", JSON, nullable=False),
+    # Where the provider mails from and is answered at (addr-specs, lower case): staff only.
+    Column("contact_emails", JSON, nullable=False),
     # Only the facts on file: a missing key is an unknown fact.
     Column("facts", JSON, nullable=False),
     Column("version", Integer, nullable=False),

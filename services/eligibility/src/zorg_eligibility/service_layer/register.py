@@ -65,6 +65,7 @@ def _record_of(row: Any) -> dict[str, Any]:
         "postcode": row.postcode,
         "city": row.city,
         "care_forms": list(row.care_forms),
+        "contact_emails": list(row.contact_emails),
         "facts": dict(row.facts),
     }
 
@@ -98,7 +99,7 @@ class ReadOnlyForProvider(Exception):
 
 #: What a provider may change about itself through the portal; the insurer records the rest.
 PORTAL_FIELDS = ("name", "street", "postcode", "city", "care_forms")
-PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "facts")
+PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "contact_emails", "facts")
 
 
 def _check_version(row: Any, expected: int | None) -> None:
@@ -112,7 +113,8 @@ async def register_provider(
     """Create or update; nothing happens (no version, no event) when nothing changed."""
     row = await _locked_provider(uow.session, agb)
     _check_version(row, expected_version)
-    return await _write(uow, agb, row, data.record(), actor)
+    on_file = _record_of(row)["contact_emails"] if row is not None else None
+    return await _write(uow, agb, row, data.record(on_file), actor)
 
 
 async def update_by_provider(
@@ -125,7 +127,8 @@ async def update_by_provider(
     if row is None:
         raise UnknownProvider(agb)
     _check_version(row, expected_version)
-    current, asked = _record_of(row), data.record()
+    current = _record_of(row)
+    asked = data.record(current["contact_emails"])
     shown = {**current, "facts": visible_facts(current["facts"])}
     said = {**asked, "facts": visible_facts(asked["facts"])}
     refused = [f for f in PORTAL_READ_ONLY if said[f] != shown[f]]
