@@ -119,3 +119,48 @@ async def running_app(spec: ServiceSpec, settings: ServiceSettings, **kw: Any) -
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app (with its lifespan) served over real HTTP by uvicorn on a free port of this event loop;
+    yields its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    from zorg_common.broker import free_port
+    from zorg_common.probes import EmbeddedServer
+
+    port = free_port()
+    server = EmbeddedServer(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise AssertionError("uvicorn did not start")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+def pem_pair(kind: str = "ec") -> tuple[str, str]:
+    """A new key pair as PEM (private PKCS8, public SubjectPublicKeyInfo): RSA (RS256) or EC P-256 (ES256)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key: Any = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public

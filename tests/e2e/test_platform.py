@@ -77,7 +77,10 @@ def test_zorg_up_runs_everything_and_ctrl_c_stops_it_all(tmp_path: Path) -> None
             for name, port in SERVICES.items():
                 ready = httpx.get(f"http://127.0.0.1:{port + offset}/readyz", timeout=10)
                 assert ready.status_code == 200, (name, ready.text)
-                assert ready.json() == {"status": "ready", "database": "ok", "broker": "ok"}
+                body = ready.json()
+                assert (body["status"], body["database"], body["broker"]) == ("ready", "ok", "ok")
+                assert body["loops"][name] == "running", body  # the relay in the process; its consumers too
+                assert set(body["loops"].values()) == {"running"}, body
                 assert httpx.get(f"http://127.0.0.1:{port + offset}/openapi.json", timeout=10).status_code == 200
             token = subprocess.run([*ZORG, "token", "--scope", "providers:read"], capture_output=True, text=True)
             listed = httpx.get(

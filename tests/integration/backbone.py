@@ -118,3 +118,19 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[
         return messages
     finally:
         await consumer.stop()
+
+
+async def caught_up(*runners: ConsumerRunner) -> bool:
+    """Every partition the runners hold is read and committed up to its end: nothing more arrives
+    unless something new is sent (the condition to wait on instead of "sleep a while")."""
+    for runner in runners:
+        consumer = runner._consumer
+        if consumer is None or not consumer.assignment():
+            return False
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                return False
+            if highwater and (await consumer.committed(tp) or 0) < highwater:
+                return False
+    return True

@@ -14,7 +14,7 @@ from tests.integration.backbone import read_topic
 from tests.support import running_app
 from tests.unit.eligibility.test_criteria import GLI_ALL_PASS
 from zorg_common.auth import issue_token
-from zorg_common.events import TOPIC_PROVIDERS
+from zorg_common.events import TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE
 from zorg_common.migrations import upgrade
 from zorg_eligibility.service import SPEC
 from zorg_eligibility.settings import EligibilitySettings
@@ -56,8 +56,10 @@ def auth(settings: EligibilitySettings, *scopes: str, agb: str | None = None) ->
     return {"Authorization": f"Bearer {issue_token(settings, scopes, agb=agb, subject='tester')}"}
 
 
-async def events_on_topic(kafka: Kafka, settings: EligibilitySettings, n: int) -> list[dict[str, Any]]:
-    topic = settings.KAFKA_TOPIC_PREFIX + TOPIC_PROVIDERS
+async def events_on_topic(
+    kafka: Kafka, settings: EligibilitySettings, n: int, topic: str = TOPIC_PROVIDERS
+) -> list[dict[str, Any]]:
+    topic = settings.KAFKA_TOPIC_PREFIX + topic
 
     async def enough() -> list[Any] | None:
         found = await read_topic(kafka.bootstrap, topic, timeout=3)
@@ -100,19 +102,16 @@ async def test_register_evaluate_and_the_events_on_the_broker(
     assert history["items"][0]["id"] == evaluation["id"]  # newest first
     assert history["items"][-1]["eligible"] is True  # the first one was never edited
 
-    events = await events_on_topic(kafka, settings, 5)
-    assert [e["type"] for e in events] == [
-        "ProviderRegistered",
-        "EligibilityDetermined",
-        "ProviderUpdated",
-        "EligibilityDetermined",
-        "EligibilityDetermined",
-    ]
-    assert all(e["subject"] == "12345678" and e["specversion"] == "1.0" for e in events)
-    assert events[-1]["data"]["evaluation_id"] == evaluation["id"]
-    assert events[-1]["data"]["eligible"] is False
-    assert events[2]["data"]["changed_fields"] == ["facts"]
-    assert "facts" not in events[0]["data"]  # facts stay in the register
+    # The evaluations travel on the private topic (claims reads it, publication never does).
+    public = await events_on_topic(kafka, settings, 2)
+    private = await events_on_topic(kafka, settings, 3, TOPIC_PROVIDERS_PRIVATE)
+    assert [e["type"] for e in public] == ["ProviderRegistered", "ProviderUpdated"]
+    assert [e["type"] for e in private] == ["EligibilityDetermined"] * 3
+    assert all(e["subject"] == "12345678" and e["specversion"] == "1.0" for e in public + private)
+    assert private[-1]["data"]["evaluation_id"] == evaluation["id"]
+    assert private[-1]["data"]["eligible"] is False
+    assert public[1]["data"]["changed_fields"] == ["facts"]  # which fields changed, not their values
+    assert not any("facts" in e["data"] for e in public + private)  # facts stay in the register
 
 
 async def test_bad_input_unknown_provider_and_policy(client: httpx.AsyncClient, settings: EligibilitySettings) -> None:
@@ -154,9 +153,11 @@ async def test_bank_account_is_validated_kept_in_history_and_announced(
         assert ok.status_code == 200, ok.text
     provider = (await client.get("/providers/12345678", headers=staff)).json()
     assert provider["bank_account"]["iban"] == "NL20INGB0001234567"
-    events = await events_on_topic(kafka, settings, 4)
+    events = await events_on_topic(kafka, settings, 3, TOPIC_PROVIDERS_PRIVATE)  # an evaluation, two accounts
     changes = [e["data"]["iban"] for e in events if e["type"] == "BankAccountChanged"]
     assert changes == ["NL91ABNA0417164300", "NL20INGB0001234567"]  # the same account twice is one change
+    public = await events_on_topic(kafka, settings, 1)
+    assert [e["type"] for e in public] == ["ProviderRegistered"]  # no account on the topic publication reads
     assert (
         await client.put(
             "/providers/87654321/bank-account", json={"iban": "NL91ABNA0417164300", "holder": "X"}, headers=staff
@@ -177,7 +178,9 @@ async def test_a_portal_token_sees_and_changes_only_its_own_provider(
     listed = (await client.get("/providers", headers=mine)).json()
     assert [p["agb"] for p in listed["items"]] == ["12345678"]
     moved = {**CARE_GROUP, "address": {**CARE_GROUP["address"], "street": "Vismarkt 2"}}
-    assert (await client.put("/providers/12345678", json=moved, headers=mine)).status_code == 200
+    assert (await client.put("/providers/12345678", json=moved, headers=mine)).status_code == 428  # no If-Match
+    changed = await client.put("/providers/12345678", json=moved, headers={**mine, "If-Match": '"1"'})
+    assert changed.status_code == 200 and changed.headers["ETag"] == '"2"'
     cleaned = {
         **moved,
         "facts": {
@@ -189,10 +192,11 @@ async def test_a_portal_token_sees_and_changes_only_its_own_provider(
             "co2_roadmap": True,
         },
     }
-    refused = await client.put("/providers/12345678", json=cleaned, headers=mine)
+    refused = await client.put("/providers/12345678", json=cleaned, headers={**mine, "If-Match": '"2"'})
     assert refused.status_code == 403 and "facts" in refused.json()["detail"]
-    account = {"iban": "NL91ABNA0417164300", "holder": "ZG Noord"}
-    assert (await client.put("/providers/12345678/bank-account", json=account, headers=mine)).status_code == 200
+    account = {"iban": "NL91ABNA0417164300", "holder": "ZG Noord", "password": "Geheim123"}
+    # Only a portal account (tests/integration/test_portal_accounts.py) changes its bank account.
+    assert (await client.put("/providers/12345678/bank-account", json=account, headers=mine)).status_code == 403
     assert (await client.put("/providers/87654321/bank-account", json=account, headers=mine)).status_code == 403
     assert (
         await client.post("/evaluations", json={"agb": "87654321", "policy_id": "GLI-2023"}, headers=mine)
@@ -221,3 +225,41 @@ async def test_search_and_paging(client: httpx.AsyncClient, settings: Eligibilit
     assert (await client.get("/providers?q=10000011", headers=staff)).json()["items"][0]["name"] == "Praktijk 11"
     too_big = await client.get("/providers?page_size=1000", headers=staff)
     assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "page_size"
+
+
+async def test_contact_addresses_are_kept_by_staff_and_neither_set_nor_seen_through_the_portal(
+    client: httpx.AsyncClient, kafka: Kafka, settings: EligibilitySettings
+) -> None:
+    staff = auth(settings, "providers:write", "providers:read")
+    with_contacts = {**CARE_GROUP, "contact_emails": ["Info@Zorggroep-Noord.nl", "contracten@zorggroep-noord.nl"]}
+    created = await client.put("/providers/12345678", json=with_contacts, headers=staff)
+    assert created.status_code == 201 and created.json()["provider"]["contact_emails"] == [
+        "contracten@zorggroep-noord.nl",
+        "info@zorggroep-noord.nl",  # compared and kept ignoring case
+    ]
+    kept = await client.put("/providers/12345678", json={**CARE_GROUP, "name": "ZG Noord"}, headers=staff)
+    assert kept.json()["provider"]["contact_emails"] == created.json()["provider"]["contact_emails"]  # left out: kept
+    mine = auth(settings, "portal", agb="12345678")
+    seen = (await client.get("/providers/12345678", headers=mine)).json()
+    assert seen["contact_emails"] is None  # staff only
+    assert [p["contact_emails"] for p in (await client.get("/providers", headers=mine)).json()["items"]] == [None]
+    portal_body = {**CARE_GROUP, "name": "ZG Noord", "address": {**CARE_GROUP["address"], "street": "Vismarkt 2"}}
+    assert (await client.put("/providers/12345678", json=portal_body, headers=mine)).status_code == 200
+    changed = await client.put(
+        "/providers/12345678", json={**portal_body, "contact_emails": ["boef@elders.example"]}, headers=mine
+    )
+    assert changed.status_code == 403 and "contact_emails" in changed.json()["detail"]
+    staff_view = (await client.get("/providers/12345678", headers=staff)).json()
+    assert staff_view["contact_emails"] == ["contracten@zorggroep-noord.nl", "info@zorggroep-noord.nl"]
+    cleared = await client.put("/providers/12345678", json={**portal_body, "contact_emails": []}, headers=staff)
+    assert cleared.json()["provider"]["contact_emails"] == [] and cleared.json()["changed_fields"] == ["contact_emails"]
+    bad = await client.put("/providers/12345678", json={**CARE_GROUP, "contact_emails": ["geen adres"]}, headers=staff)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "contact_emails[0]"
+    twice = await client.put(
+        "/providers/12345678", json={**CARE_GROUP, "contact_emails": ["a@b.nl", "A@B.nl"]}, headers=staff
+    )
+    assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "contact_emails"
+    too_many = {**CARE_GROUP, "contact_emails": [f"a{n}@b.nl" for n in range(21)]}
+    assert (await client.put("/providers/12345678", json=too_many, headers=staff)).status_code == 422
+    events = await events_on_topic(kafka, settings, 3)
+    assert all("contact_emails" not in e["data"] for e in events)  # never on a topic publication reads

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from tests.conftest import Kafka, eventually
-from tests.integration.backbone import background, read_topic, service_pair
+from tests.integration.backbone import background, caught_up, read_topic, service_pair
 from tests.support import applied_count, applied_rows, provider_updated
 from zorg_common.consumer import ConsumerRunner
 from zorg_common.messaging import inbox, outbox
@@ -23,8 +23,9 @@ from zorg_common.relay import OutboxRelay
 pytestmark = pytest.mark.integration
 
 
-class Crash(Exception):
-    """Stands for the process dying at this point: its transaction is never committed."""
+class Crash(BaseException):
+    """Stands for the process dying at this point: its transaction is never committed, and nothing in
+    the process (no supervision, which restarts after an ``Exception``) outlives it."""
 
 
 async def unsent(runtime: Any) -> int:
@@ -43,7 +44,8 @@ async def test_event_is_handled_once_and_in_order_per_key(
         runner = pair.runner()
         async with background(relay.run, runner.run):
             await eventually(lambda: _count_is(pair.consumer.engine, 60))
-            await asyncio.sleep(0.5)  # nothing more arrives
+            await eventually(lambda: _zero(unsent(pair.producer)))
+            await eventually(lambda: caught_up(runner))  # nothing more arrives
         rows = await applied_rows(pair.consumer.engine)
         assert len(rows) == 60 and len({r.event_id for r in rows}) == 60
         per_key: dict[str, list[int]] = defaultdict(list)
@@ -109,13 +111,17 @@ async def test_relay_dies_after_send_event_resent_and_applied_once(
             await eventually(lambda: _zero(unsent(pair.producer)))
             on_topic = await read_topic(kafka.bootstrap, pair.topic)
             assert len(on_topic) == 10  # every event really went out twice
-            await asyncio.sleep(1.0)
+            await eventually(lambda: caught_up(runner))
         rows = await applied_rows(pair.consumer.engine)
         assert [r.version for r in rows] == [1, 2, 3, 4, 5]
 
 
 async def _zero(awaitable: Any) -> bool:
     return bool(await awaitable == 0)
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 class CrashBeforeOffsetCommit(ConsumerRunner):
@@ -139,17 +145,12 @@ async def test_consumer_dies_before_offset_commit_redelivered_applied_once(
             survivor = pair.runner()
             async with background(survivor.run):
                 await eventually(lambda: _count_is(pair.consumer.engine, 10))
-                await eventually(lambda: _true(survivor.assigned.is_set()))
-                await asyncio.sleep(1.0)
+                await eventually(lambda: caught_up(survivor))
             assert survivor.handled == 10 - first  # the redelivered ones were skipped by the inbox
         rows = await applied_rows(pair.consumer.engine)
         assert [r.version for r in rows] == list(range(1, 11))
         async with pair.consumer.engine.connect() as conn:
             assert await conn.scalar(select(func.count()).select_from(inbox)) == 10
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_broker_outage_delays_but_loses_nothing(
@@ -167,14 +168,16 @@ async def test_broker_outage_delays_but_loses_nothing(
             try:
                 for version in range(2, 22):  # writes succeed while the broker is away
                     await asyncio.wait_for(pair.emit(provider_updated("11111111", version)), 5)
-                await asyncio.sleep(8)  # longer than the request timeout: sends fail and are retried
+                failed_before = relay.failed_rounds
+                # past the request timeout: the sends fail, and the relay drops its producer to retry
+                await eventually(lambda: _true(relay.failed_rounds > failed_before), timeout=60)
                 assert await applied_count(pair.consumer.engine) == 1
                 assert await unsent(pair.producer) >= 1
             finally:
                 kafka.broker.resume()
             await eventually(lambda: _count_is(pair.consumer.engine, 21), timeout=90)
             await eventually(lambda: _zero(unsent(pair.producer)))
-            await asyncio.sleep(1.0)
+            await eventually(lambda: caught_up(runner), timeout=60)
         rows = await applied_rows(pair.consumer.engine)
         assert [r.version for r in rows] == list(range(1, 22))
 
@@ -233,7 +236,7 @@ async def test_two_consumers_in_a_group_split_partitions_each_event_once(
                 await pair.emit(*(provider_updated(agb, version) for agb in agbs))
             async with background(relay.run):
                 await eventually(lambda: _count_is(pair.consumer.engine, 200), timeout=60)
-                await asyncio.sleep(1.0)
+                await eventually(lambda: caught_up(first, second), timeout=60)
             assignments = [set(r._consumer.assignment()) for r in (first, second) if r._consumer]
         assert len(assignments) == 2 and all(assignments) and not (assignments[0] & assignments[1])
         assert first.handled > 0 and second.handled > 0
@@ -309,18 +312,28 @@ async def test_a_commit_with_events_notifies_relays_in_other_processes(pg_url: s
     runtime = Runtime(ELIGIBILITY, EligibilitySettings(_env_file=None, DATABASE_URL=pg_url))
     heard: asyncio.Queue[str] = asyncio.Queue()
     listener = await asyncpg.connect(pg_url)
-    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.put_nowait(args[2]))
+    probe = "zorg_test_probe"
+    for channel in (OUTBOX_CHANNEL, probe):
+        await listener.add_listener(channel, lambda *args: heard.put_nowait(args[2]))
+
+    async def everything_heard() -> list[str]:
+        """What was notified so far: PostgreSQL delivers in commit order, so once a probe sent now
+        arrives, every notification committed before it has arrived too."""
+        await listener.execute(f"NOTIFY {probe}")  # its own transaction, committed now
+        got = []
+        while (channel := await asyncio.wait_for(heard.get(), 5)) != probe:
+            got.append(channel)
+        return got
+
     try:
         async with runtime.uow() as uow:
             uow.emit(provider_updated("11111111", 1))
             uow.emit(provider_updated("22222222", 1))
             await uow.session.flush()
-            await asyncio.sleep(0.3)
-            assert heard.empty()  # nothing before the commit
+            assert await everything_heard() == []  # nothing before the commit
             await uow.commit()
-        assert await asyncio.wait_for(heard.get(), 5) == OUTBOX_CHANNEL
-        await asyncio.sleep(0.3)
-        assert heard.empty()  # one notification for the transaction, however many events
+        # one notification for the transaction, however many events
+        assert await everything_heard() == [OUTBOX_CHANNEL]
     finally:
         await listener.close()
         await runtime.close()
@@ -333,7 +346,7 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
 
     from tests.support import applied
     from zorg_common.consumer import ConsumerSpec
-    from zorg_common.events import TOPIC_PROVIDERS, BankAccountChanged
+    from zorg_common.events import TOPIC_PROVIDERS, ProviderRegistered
 
     runs: list[tuple[str, int]] = []
 
@@ -342,23 +355,22 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
         rows = [{"event_id": ce.id, "agb": ev.agb, "version": ev.version} for ce, ev in items]
         await uow.session.execute(sql_insert(applied), rows)  # one statement for the run
 
-    async def one_account(uow: Any, envelope: Any, event: Any) -> None:
-        runs.append(("BankAccountChanged", 1))
+    async def one_registration(uow: Any, envelope: Any, event: Any) -> None:
+        runs.append(("ProviderRegistered", 1))
         await uow.session.execute(sql_insert(applied).values(event_id=envelope.id, agb=event.agb, version=-1))
 
     spec = ConsumerSpec(
         group="test.batch",
         topics=(TOPIC_PROVIDERS,),
         batch_handlers={"ProviderUpdated": many_updates},
-        handlers={"BankAccountChanged": one_account},
+        handlers={"ProviderRegistered": one_registration},
     )
     async with service_pair(make_pg_url, kafka, topic_prefix, KAFKA_TOPIC_PARTITIONS=1) as pair:
-        import datetime as dt
-
-        account = BankAccountChanged(agb="11111111", iban="NL91ABNA0417164300", holder="X", changed_on=dt.date.today())
+        # Another type on the same topic and key, handled one by one between the runs.
+        registered = ProviderRegistered(agb="11111111", name="X", kind="care_group", sectors=["GLI"])
         await pair.emit(
             *(provider_updated("11111111", v) for v in (1, 2, 3)),
-            account,
+            registered,
             *(provider_updated("11111111", v) for v in (4, 5)),
         )
         relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
@@ -368,7 +380,7 @@ async def test_batch_handlers_get_runs_of_one_type_in_delivery_order(
         async with background(runner.run):
             await eventually(lambda: _count_is(pair.consumer.engine, 6))
         assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2, 3, -1, 4, 5]
-        assert runs == [("ProviderUpdated", 3), ("BankAccountChanged", 1), ("ProviderUpdated", 2)]
+        assert runs == [("ProviderUpdated", 3), ("ProviderRegistered", 1), ("ProviderUpdated", 2)]
 
 
 async def test_a_database_outage_delays_handling_and_never_dead_letters(
@@ -395,7 +407,7 @@ async def test_a_database_outage_delays_handling_and_never_dead_letters(
         runner = pair.runner(spec)
         async with background(relay.run, runner.run):
             await eventually(lambda: _count_is(pair.consumer.engine, 2), timeout=60)
-            await asyncio.sleep(1)
+            await eventually(lambda: caught_up(runner))
         assert outage["left"] == 0
         assert [r.version for r in await applied_rows(pair.consumer.engine)] == [1, 2]
         assert await read_topic(kafka.bootstrap, pair.topic + ".dlq", timeout=2) == []
@@ -437,7 +449,12 @@ async def test_relay_batches_keep_order_and_the_partition_send_would_choose(
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 async def test_sent_events_are_kept_for_a_while_then_pruned_and_unsent_ones_never(
-    database: str, make_pg_url: Callable[[], str], tmp_path: Any, kafka: Kafka, topic_prefix: str
+    database: str,
+    make_pg_url: Callable[[], str],
+    tmp_path: Any,
+    kafka: Kafka,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sqlalchemy import update
 
@@ -467,12 +484,8 @@ async def test_sent_events_are_kept_for_a_while_then_pruned_and_unsent_ones_neve
             await conn.execute(
                 update(outbox).where(outbox.c.seq == seqs[7]).values(created_at=now - dt.timedelta(days=30))
             )
-        chunk = relay_module.PRUNE_CHUNK
-        relay_module.PRUNE_CHUNK = 3  # chunks smaller than the work: 3, then 1
-        try:
-            assert await relay.prune_sent() == 4
-        finally:
-            relay_module.PRUNE_CHUNK = chunk
+        monkeypatch.setattr(relay_module, "PRUNE_CHUNK", 3)  # chunks smaller than the work: 3, then 1
+        assert await relay.prune_sent() == 4
         async with pair.producer.engine.connect() as conn:
             left = (await conn.execute(select(outbox.c.seq, outbox.c.published_at).order_by(outbox.c.seq))).all()
         assert [row.seq for row in left] == list(seqs[4:])
@@ -487,3 +500,85 @@ async def test_events_of_one_transaction_get_seqs_in_the_order_emitted(
         async with pair.producer.engine.connect() as conn:
             payloads = (await conn.execute(select(outbox.c.payload).order_by(outbox.c.seq))).scalars().all()
         assert [json.loads(p)["data"]["version"] for p in payloads] == list(range(1, 201))
+
+
+async def test_a_constraint_the_handler_violates_is_dead_lettered_not_taken_for_a_duplicate(
+    make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    """Only the inbox's own conflict means "seen before": a handler's IntegrityError is the event's
+    failure, retried and dead-lettered with its error, and the data the row held stays out of it."""
+    from sqlalchemy import insert as sql_insert
+
+    from tests.support import applied, record_applied
+    from zorg_common.consumer import ConsumerSpec
+    from zorg_common.events import TOPIC_PROVIDERS
+
+    async def strict(uow: Any, envelope: Any, event: Any) -> None:
+        if event.name.startswith("violates"):  # NOT NULL: PostgreSQL's DETAIL would show the whole row
+            await uow.session.execute(sql_insert(applied).values(event_id=event.name, agb=None, version=1))
+        else:
+            await record_applied(uow, envelope, event)
+
+    spec = ConsumerSpec(group="test.strict", topics=(TOPIC_PROVIDERS,), handlers={"ProviderUpdated": strict})
+    async with service_pair(make_pg_url, kafka, topic_prefix) as pair:
+        await pair.emit(provider_updated("11111111", 1, name="violates-q7z9x"), provider_updated("11111111", 2))
+        relay = OutboxRelay(pair.producer.settings, pair.producer.engine, pair.producer.sessions)
+        runner = pair.runner(spec)
+        async with background(relay.run, runner.run):
+            await eventually(lambda: _count_is(pair.consumer.engine, 1))
+            dead = await eventually(lambda: _at_least(read_topic(kafka.bootstrap, pair.topic + ".dlq", 5), 1))
+            await eventually(lambda: caught_up(runner))
+        assert [r.version for r in await applied_rows(pair.consumer.engine)] == [2]
+        (message,) = dead
+        headers = dict(message.headers)
+        assert headers["zorg_error_type"] == b"IntegrityError"
+        assert b"not-null constraint" in headers["zorg_error"]
+        assert headers["zorg_attempts"] == b"3"
+        for header in (headers["zorg_error"], headers["zorg_error_trace"]):
+            assert b"q7z9x" not in header and b"Failing row" not in header  # no values, no DETAIL
+        assert json.loads(message.value)["data"]["version"] == 1
+        async with pair.consumer.engine.connect() as conn:
+            outcomes: dict[str, int] = dict(
+                (await conn.execute(select(inbox.c.outcome, func.count()).group_by(inbox.c.outcome))).all()
+            )
+        assert outcomes == {"handled": 1, "dead_letter": 1}
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+async def test_the_inbox_forgets_a_groups_old_event_ids_and_keeps_the_rest(
+    database: str,
+    make_pg_url: Callable[[], str],
+    tmp_path: Any,
+    kafka: Kafka,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import insert as sql_insert
+
+    from zorg_common import consumer as consumer_module
+
+    urls = iter([f"sqlite:///{tmp_path}/eligibility.db", f"sqlite:///{tmp_path}/publication.db"])
+    make_url = make_pg_url if database == "postgresql" else lambda: next(urls)
+    async with service_pair(make_url, kafka, topic_prefix, INBOX_KEEP_HOURS=24) as pair:
+        runner = pair.runner()
+        now = dt.datetime.now(dt.UTC)
+        ages = {"old-1": 48, "old-2": 30, "old-3": 25, "new-1": 23, "new-2": 0}
+        rows = [
+            {
+                "consumer_group": group,
+                "event_id": event_id,
+                "event_type": "ProviderUpdated",
+                "received_at": now - dt.timedelta(hours=hours),
+            }
+            for group in (runner.group, "another.group")
+            for event_id, hours in ages.items()
+        ]
+        async with pair.consumer.engine.begin() as conn:
+            await conn.execute(sql_insert(inbox), rows)
+        monkeypatch.setattr(consumer_module, "PRUNE_CHUNK", 2)  # chunks smaller than the work: 2, then 1
+        assert await runner.prune_inbox() == 3
+        async with pair.consumer.engine.connect() as conn:
+            left = (await conn.execute(select(inbox.c.consumer_group, inbox.c.event_id))).all()
+        assert sorted(left) == sorted(
+            [(runner.group, "new-1"), (runner.group, "new-2")] + [("another.group", event_id) for event_id in ages]
+        )

@@ -37,8 +37,10 @@ async def test_the_page_searches_the_listing_on_sqlite(
         assert "1 gecontracteerde zorgaanbieder gevonden" in found.text
         assert "Gestopte Praktijk" not in (await pub.client.get("/", params={"year": "2023"})).text
 
-        ggz = await pub.client.get("/", params={"sector": "GGZ", "year": "2022"})
+        ggz = await pub.client.get("/", params={"sector": "GGZ", "year": "2021"})
         assert "Psychologenpraktijk Zwolle" in ggz.text and "2021, 2022" in ggz.text
+        second_year = await pub.client.get("/", params={"sector": "GGZ", "year": "2022"})
+        assert "Psychologenpraktijk Zwolle" not in second_year.text  # GGZ 2022: no policy of its own
         assert "Geen gecontracteerde zorgaanbieders gevonden" in (await pub.client.get("/", params={"q": "xyz"})).text
 
         again = await pub.client.get("/", params={"year": "2023"}, headers={"If-None-Match": found.headers["etag"]})
@@ -58,3 +60,31 @@ async def test_the_page_searches_the_listing_on_sqlite(
         bad = await pub.client.get("/", params={"year": "2023x", "sector": "ZZZ"})
         assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
         assert "Kies een contractjaar uit de lijst." in bad.text and "Kies een sector uit de lijst." in bad.text
+
+
+async def test_the_page_tells_the_browser_to_run_nothing_but_its_own_style(
+    tmp_path: Path, kafka: Kafka, topic_prefix: str
+) -> None:
+    """CSP (with frame-ancestors 'none'), nosniff and Referrer-Policy on every answer of the page; the
+    policy's style hash is the hash of the style the page carries, so the page still looks as it should."""
+    import base64
+    import hashlib
+    import re
+
+    settings = publication_settings(f"sqlite:///{tmp_path}/publication.db", kafka.bootstrap, topic_prefix)
+    async with publication(settings) as pub:
+        found = await pub.client.get("/")
+        not_modified = await pub.client.get("/", headers={"If-None-Match": found.headers["etag"]})
+        bad = await pub.client.get("/", params={"page": "0"})
+        assert (found.status_code, not_modified.status_code, bad.status_code) == (200, 304, 422)
+        for response in (found, not_modified, bad):
+            policy = response.headers["content-security-policy"]
+            directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+            assert directives["default-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
+            assert "'unsafe-inline'" not in policy and "script-src" not in directives
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["referrer-policy"] == "no-referrer"
+        (style,) = re.findall(r"<style>(.*?)</style>", found.text, flags=re.DOTALL)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert directives["style-src"] == f"'sha256-{digest}'"
+        assert 'style="' not in found.text, "an inline style attribute would be blocked by the policy"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tests.conftest import Kafka
 from tests.unit.publication.builders import PRIVATE_MARKERS, provider, signed, wrap
 from tests.unit.publication.harness import publication, publication_settings
-from zorg_common.events import BankAccountChanged, CriterionVerdict, EligibilityDetermined
+from zorg_common.events import TOPIC_PROVIDERS, BankAccountChanged, CriterionVerdict, EligibilityDetermined, Event
 from zorg_publication.adapters.orm import metadata
 from zorg_publication.domain.listing import PUBLIC_FIELDS
 
@@ -34,21 +34,26 @@ async def test_no_private_data_reaches_any_public_output_or_the_read_model(
     )
     contract = wrap(signed(AGB, years=(2023, 2024)))
     contract.data["notes"] = "KPI-GEHEIM Wachttijd geheim"
+    private: list[Event] = [
+        BankAccountChanged(agb=AGB, iban="NL91ABNA0417164300", holder="Jan Geheim", changed_on=dt.date(2023, 1, 2)),
+        EligibilityDetermined(
+            agb=AGB,
+            evaluation_id="E1",
+            policy_id="GGZ-2021",
+            sector="GGZ",
+            contract_year=2021,
+            eligible=True,
+            route="digital",
+            criteria=[CriterionVerdict(code="QUALITY_STATUTE_II_APPROVED", verdict="pass", blocking=True)],
+            evaluated_on=dt.date(2023, 1, 2),
+        ),
+    ]
     async with publication(settings) as pub:
         await pub.send(
             registered,
-            BankAccountChanged(agb=AGB, iban="NL91ABNA0417164300", holder="Jan Geheim", changed_on=dt.date(2023, 1, 2)),
-            EligibilityDetermined(
-                agb=AGB,
-                evaluation_id="E1",
-                policy_id="GGZ-2021",
-                sector="GGZ",
-                contract_year=2021,
-                eligible=True,
-                route="digital",
-                criteria=[CriterionVerdict(code="QUALITY_STATUTE_II_APPROVED", verdict="pass", blocking=True)],
-                evaluated_on=dt.date(2023, 1, 2),
-            ),
+            # On zorg.providers as written before these moved to the private topic (old history that a
+            # running consumer or a rebuild still meets): read and dropped, never stored.
+            *((TOPIC_PROVIDERS, wrap(event).to_json(), AGB) for event in private),
             contract,
         )
         await pub.settle(AGB)

@@ -1,4 +1,4 @@
-"""The deployment files (docker-compose.yml, Dockerfiles, .dockerignore), checked without a Docker engine."""
+"""The deployment files (docker-compose.yml, deploy/Dockerfile, .dockerignore), checked without a Docker engine."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from zorg_publication.settings import PublicationSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 
 SETTINGS: dict[str, type[ServiceSettings]] = {
@@ -141,16 +142,22 @@ def test_every_service_has_an_api_a_worker_and_a_relay(services: dict[str, dict[
         assert "container_name" not in spec, f"{container} could not be scaled with a fixed container name"
         if role == "api":
             assert spec["environment"]["ZORG_RUN_WORKERS"] == "false", container
-            assert "healthcheck" not in spec, f"{container} should keep the image's /healthz probe"
+            probe = " ".join(spec["healthcheck"]["test"])
+            assert f"127.0.0.1:{PORTS[name][0]}/healthz" in probe and "python" in probe, container
+            assert "curl" not in probe, f"{container}: slim images have no curl"
         else:
-            assert "ports" not in spec, f"{container} serves nothing and must scale freely"
-            assert spec["healthcheck"] == {"disable": True}, f"{container} has no HTTP for the image's probe"
+            assert "ports" not in spec, f"{container} publishes nothing and must scale freely"
+            probe_port = spec["environment"]["ZORG_PROBE_PORT"]
+            test = " ".join(spec["healthcheck"]["test"])
+            assert f"http://127.0.0.1:{probe_port}/readyz" in test and "python" in test, container
+            assert "curl" not in test, f"{container}: slim images have no curl"
 
 
-def test_each_service_shares_one_image_built_from_its_own_dockerfile(services: dict[str, dict[str, Any]]) -> None:
+def test_each_service_shares_one_image_built_from_the_one_dockerfile(services: dict[str, dict[str, Any]]) -> None:
     for container, name, _ in platform_containers():
         spec = services[container]
-        assert spec["build"]["dockerfile"] == f"services/{name}/Dockerfile", container
+        assert spec["build"]["dockerfile"] == "deploy/Dockerfile", container
+        assert spec["build"]["args"]["SERVICE"] == name, container
         assert spec["image"] == services[name]["image"], f"{container} runs another image than its API"
     for container, spec in services.items():
         if "build" in spec:
@@ -162,34 +169,61 @@ def test_each_service_shares_one_image_built_from_its_own_dockerfile(services: d
             assert image.startswith(PLATFORM_IMAGES), f"{container}: {image} is neither built nor known"
 
 
-def test_the_dockerfiles_are_multi_stage_non_root_and_uniform() -> None:
-    normalised = set()
-    for name, ports in PORTS.items():
-        path = ROOT / "services" / name / "Dockerfile"
-        instructions = dockerfile_instructions(path)
-        args = {k: v for k, _, v in (a.partition("=") for kw, a in instructions if kw == "ARG")}
-        stages = [interpolate(a.split()[0], args) for kw, a in instructions if kw == "FROM"]
-        assert len(stages) >= 2, f"{path}: a builder and a runtime stage"
-        assert stages[-1] == "python:3.11-slim", path
-        users = [a for kw, a in instructions if kw == "USER"]
-        assert users, f"{path} runs as root"
-        assert users[-1].split(":")[0] not in {"root", "0"}, path
-        exposed = [int(p.split("/")[0]) for kw, a in instructions if kw == "EXPOSE" for p in a.split()]
-        assert exposed == ports, path
-        assert ports[0] == SETTINGS[name].DEFAULT_PORT, path
-        (healthcheck,) = [a for kw, a in instructions if kw == "HEALTHCHECK"]
-        assert f"127.0.0.1:{ports[0]}/healthz" in healthcheck and '"python"' in healthcheck, path
-        assert "curl" not in healthcheck, path
-        command = json.loads([a for kw, a in instructions if kw == "CMD"][-1])
-        assert command == ["zorg", "serve", name, "--host", "0.0.0.0"], path
-        runs = " ".join(a for kw, a in instructions if kw == "RUN")
-        assert "pip wheel" in runs and "pip install" in runs, path
-        assert "embedded" not in runs, f"{path} installs the bundled development broker"
-        text = path.read_text().replace(name, "<service>")
-        for port in ports:
-            text = text.replace(str(port), "<port>")
-        normalised.add(text.replace("EXPOSE <port> <port>", "EXPOSE <port>"))
-    assert len(normalised) == 1, "the four Dockerfiles differ in more than the service name and port"
+def dockerfile_stages(path: Path) -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage, in order (global ARGs before the first FROM dropped)."""
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, rest in dockerfile_instructions(path):
+        if keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword, rest))
+    return stages
+
+
+def test_one_dockerfile_builds_every_service() -> None:
+    assert not list(ROOT.glob("services/*/Dockerfile")), "one Dockerfile for all services: deploy/Dockerfile"
+    text = DOCKERFILE.read_text()
+    choices = re.search(r"case \"\$SERVICE\" in\s*\\?\s*([\w|]+)\)", text)
+    assert choices is not None, "the builder must refuse an unknown SERVICE"
+    assert set(choices[1].split("|")) == set(SETTINGS)
+    assert "SERVICE=all" in text and "embedded" not in text, "no bundled development broker in an image"
+
+
+def test_the_base_image_is_pinned_by_digest() -> None:
+    instructions = dockerfile_instructions(DOCKERFILE)
+    (base,) = [a.split("=", 1)[1] for kw, a in instructions if kw == "ARG" and a.startswith("PYTHON_IMAGE=")]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
+    assert [a.split()[0] for kw, a in instructions if kw == "FROM"] == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+
+
+def test_the_builder_installs_the_lock_with_hashes_and_resolves_nothing_else() -> None:
+    builder, _ = dockerfile_stages(DOCKERFILE)
+    runs = [a for kw, a in builder if kw == "RUN"]
+    copied = [a for kw, a in builder if kw == "COPY"]
+    assert "requirements/runtime.lock requirements/runtime.lock" in copied
+    (from_lock,) = [r for r in runs if "-r requirements/runtime.lock" in r]
+    assert "--require-hashes" in from_lock and "venv --without-pip" in from_lock
+    (ours,) = [r for r in runs if "libs/common" in r]
+    assert "--no-deps" in ours and "--no-build-isolation" in ours
+    for run in runs:
+        for install in re.findall(r"pip [^&]*? install [^&]*", run):
+            assert "-r requirements/runtime.lock" in install or "--no-deps" in install, install
+
+
+def test_the_runtime_stage_runs_as_non_root_without_pip_and_is_labelled() -> None:
+    _, runtime = dockerfile_stages(DOCKERFILE)
+    runs = " ".join(a for kw, a in runtime if kw == "RUN")
+    assert "pip install" not in runs and "pip --python" not in runs, "no pip in the runtime stage"
+    assert "/usr/local/bin/pip*" in runs and "site-packages/pip*" in runs, "the base image's pip must go"
+    assert [a for kw, a in runtime if kw == "COPY"] == ["--from=builder /opt/zorg /opt/zorg"]
+    users = [a for kw, a in runtime if kw == "USER"]
+    assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1]), "a numeric non-root user (runAsNonRoot)"
+    labels = " ".join(a for kw, a in runtime if kw == "LABEL")
+    for key in ("title", "description", "version", "revision", "created", "vendor", "base.name"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
+    command = json.loads([a for kw, a in runtime if kw == "CMD"][-1])
+    assert command[-1] == 'exec zorg serve "$ZORG_SERVICE" --host 0.0.0.0'
+    assert "ZORG_SERVICE=${SERVICE}" in " ".join(a for kw, a in runtime if kw == "ENV")
 
 
 def test_the_dockerignore_keeps_the_context_small() -> None:
@@ -248,7 +282,7 @@ def test_migrate_runs_once_before_everything_else(
     assert migrate["command"] == ["zorg", "migrate"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert set(migrate["build"]["args"]["SERVICES"].split()) == set(SETTINGS), "the migrate image needs every service"
+    assert migrate["build"]["args"]["SERVICE"] == "all", "the migrate image needs every service"
     for key, value in migrate["environment"].items():
         monkeypatch.setenv(key, interpolate(str(value), OPERATOR_ENV))
     for name, settings_cls in SETTINGS.items():

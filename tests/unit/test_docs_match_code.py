@@ -35,3 +35,11 @@ def test_every_setting_is_documented(document: str) -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     head = (ROOT / "README.md").read_text()[:1200]
     assert "make run" in head and "make test" in head
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from zorg_common.cli import main
+
+    text = (ROOT / "README.md").read_text()
+    missing = sorted(name for name in main.commands if f"`zorg {name}" not in text)
+    assert not missing, f"README.md does not show the commands {missing}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -120,3 +121,20 @@ def test_gli_without_a_contract_is_paid_75_percent_and_specialised_ggz_has_a_car
     assert loaded["GLI-2023"].non_contracted_reimbursement_pct == 75
     specialised = [p for p in loaded["GGZ-2021"].prestations if p.specialised]
     assert [(p.code, p.care_type) for p in specialised] == [("DBC-SGGZ-TRAJECT", "sggz")]
+
+
+def test_the_confidential_criteria_and_their_facts_are_policy_data() -> None:
+    gli = load_policies([BUNDLED])["GLI-2023"]
+    assert gli.confidential_criteria() == {"NOT_IN_FRAUD_REGISTERS", "NO_QUALITY_CONCERNS"}
+    assert gli.confidential_facts() == {"in_fraud_register", "fraud_investigation", "quality_concerns"}
+    ggz = load_policies([BUNDLED])["GGZ-2021"]
+    assert ggz.confidential_criteria() == frozenset() and ggz.max_kpi_incentive_pct == 2
+    assert [q.answer for q in ggz.questionnaire] == ["yes_no", "yes_no", "number", "text"]
+
+
+def test_a_question_asked_twice_is_refused(tmp_path: Path) -> None:
+    data: dict[str, Any] = yaml.safe_load((BUNDLED / "GGZ-2021.yaml").read_text())
+    data["questionnaire"].append(dict(data["questionnaire"][0]))
+    write(tmp_path, "GGZ-2021", data)
+    with pytest.raises(PolicyFileError, match="questionnaire listed twice: WACHTTIJDEN_GEPUBLICEERD"):
+        load_policies([tmp_path])

@@ -49,6 +49,22 @@ def service_spec(name: str) -> ServiceSpec:
         raise click.BadParameter(f"unknown service {name!r} (known: {known})") from None
 
 
+def service_settings(spec: ServiceSpec) -> ServiceSettings:
+    """The service's settings; settings that cannot work stop the command with a message naming them."""
+    from pydantic import ValidationError
+
+    try:
+        return spec.settings_cls()
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        ]
+        raise click.ClickException(
+            f"{spec.name} cannot start with these settings:\n  " + "\n  ".join(problems)
+        ) from None
+
+
 def _run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     """Run ``main(stop)`` where ``stop`` is set by SIGINT or SIGTERM, for a clean shutdown."""
 
@@ -90,27 +106,32 @@ def serve(service: str, host: str, port: int | None, workers: bool | None) -> No
     from .app import create_app
 
     spec = service_spec(service)
-    app = create_app(spec, workers=workers)
+    app = create_app(spec, service_settings(spec), workers=workers)
     tune_process()
     uvicorn.run(app, host=host, port=port or spec.port, log_config=None, access_log=False)
 
 
 def _run_workers(service: str, *, relay: bool, consumers: bool) -> None:
     from .logs import configure_logging
+    from .probes import ProbePortBusy, probe_server
     from .service import Runtime
 
     spec = service_spec(service)
-    settings = spec.settings_cls()
+    settings = service_settings(spec)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
 
     async def run(stop: asyncio.Event) -> None:
         runtime = Runtime(spec, settings)
-        async with runtime.running(relay=relay, consumers=consumers):
+        # The probes answer from the start: alive at once, ready once the loops run well.
+        async with probe_server(runtime), runtime.running(relay=relay, consumers=consumers):
             log.info("%s %s running; stop with SIGTERM or Ctrl-C", service, "relay" if relay else "worker")
             await stop.wait()
         log.info("%s stopped cleanly", service)
 
-    _run_until_signal(run)
+    try:
+        _run_until_signal(run)
+    except ProbePortBusy as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
@@ -130,12 +151,20 @@ def relay(service: str) -> None:
 @main.command()
 @click.argument("service", required=False)
 @click.option("--revision", default="head", show_default=True)
-def migrate(service: str | None, revision: str) -> None:
+@click.option("--check", is_flag=True, help="change nothing; exit 1 unless the database is at the head revision")
+def migrate(service: str | None, revision: str, check: bool) -> None:
     """Apply the Alembic migrations of one service, or of every service."""
-    from .migrations import upgrade
+    from .migrations import behind_head, upgrade
 
     for spec in [service_spec(service)] if service else list(services().values()):
-        settings = spec.settings_cls()
+        settings = service_settings(spec)
+        if check:
+            # A deployment's init container waits on this until the release's migrate job has run.
+            behind = behind_head(spec.migrations, settings.database_url)
+            click.echo(f"{spec.name}: {'behind the head revision' if behind else 'at the head revision'}")
+            if behind:
+                sys.exit(1)
+            continue
         click.echo(f"migrating {spec.name}: {_redact(settings.database_url)}")
         upgrade(spec.migrations, settings.database_url, revision)
 
@@ -166,6 +195,34 @@ def token(scopes: tuple[str, ...], agb: str | None, subject: str, ttl_hours: flo
         click.echo(issue_token(settings, scopes, agb=agb, subject=subject, ttl=dt.timedelta(hours=ttl_hours)))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="write the document to this file (default: standard output)",
+)
+@click.option("--check", is_flag=True, help="write nothing; exit 1 when --output differs from the event models")
+def asyncapi(output: Path | None, check: bool) -> None:
+    """The AsyncAPI 3 document of every topic, message type and schema, from the event models."""
+    from .asyncapi import document, render
+
+    text = render(document(services()))
+    if check:
+        if output is None:
+            raise click.BadParameter("--check needs --output FILE", param_hint="--check")
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            raise click.ClickException(f"{output} differs from the event models; run: zorg asyncapi -o {output}")
+        click.echo(f"{output} matches the event models")
+    elif output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
 
 
 @main.command()

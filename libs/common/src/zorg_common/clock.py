@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import overload
 
 UTC = dt.UTC
 
@@ -35,3 +36,14 @@ def now() -> dt.datetime:
 def utcnow() -> dt.datetime:
     """The real wall clock, for technical timestamps (outbox, inbox, logs), never fixed."""
     return dt.datetime.now(UTC)
+
+
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp with its offset: SQLite gives them back naive, and they are stored in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -6,7 +6,13 @@ Kafka offsets only after the database commit. A redelivery (crash before the off
 a rebalance, a relay resend) finds the event in the inbox and skips it. When a batch fails the
 runner falls back to one transaction per event with retries and backoff; an event that still
 fails, or cannot be decoded, goes to ``<topic>.dlq`` with the error in its headers and the
-consumer goes on.
+consumer goes on. Only the inbox's own conflict means "seen before"; a handler's error, whatever
+its kind, is the event's failure.
+
+Anything that ends the poll loop (the broker connection lost in ``getmany``, a failed start)
+closes the consumer and starts it again under supervision (``supervision.py``), and its
+``LoopHealth`` tells the probes when it does not recover. Once a minute the runner deletes its
+group's inbox rows older than ``INBOX_KEEP_HOURS``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,19 +29,19 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy import DateTime, Text, bindparam, insert, text
+from sqlalchemy import DateTime, Integer, Text, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import clock
-from .db import is_transient
+from .db import PRUNE_CHUNK, PRUNE_INTERVAL_S, delete_in_chunks, describe_error, describe_traceback, is_transient
 from .events import DLQ_SUFFIX, CloudEvent, Event, topic_name
 from .kafka import consumer_for, producer_for
 from .messaging import inbox
-from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERS
+from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERS, INBOX_PRUNED
 from .settings import ServiceSettings
+from .supervision import Every, LoopHealth, supervise
 from .uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -45,13 +50,25 @@ log = logging.getLogger(__name__)
 # ids returned are the new ones, the others were handled before.
 _INBOX_INSERT_NEW = text(
     "INSERT INTO inbox (consumer_group, event_id, event_type, outcome, received_at)"
-    " SELECT :group, e.event_id, e.event_type, 'handled', :now"
+    " SELECT :group, e.event_id, e.event_type, :outcome, :now"
     " FROM unnest(:event_ids, :event_types) AS e(event_id, event_type)"
     " ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING event_id"
 ).bindparams(
     bindparam("event_ids", type_=ARRAY(Text)),
     bindparam("event_types", type_=ARRAY(Text)),
     bindparam("now", type_=DateTime(timezone=True)),
+)
+
+# A chunk of this group's oldest ids past the retention (the index on received_at finds them).
+_PRUNE_INBOX = delete(inbox).where(
+    inbox.c.consumer_group == bindparam("group"),
+    inbox.c.event_id.in_(
+        select(inbox.c.event_id)
+        .where(inbox.c.consumer_group == bindparam("group"), inbox.c.received_at < bindparam("cutoff"))
+        .order_by(inbox.c.received_at)
+        .limit(bindparam("chunk", type_=Integer))
+        .scalar_subquery()
+    ),
 )
 
 Handler = Callable[[UnitOfWork, CloudEvent, Event], Awaitable[None]]
@@ -129,6 +146,8 @@ class ConsumerRunner:
         self._dlq: AIOKafkaProducer | None = None
         self.handled = 0
         self.assigned = asyncio.Event()
+        self.health = LoopHealth.of(settings, "consumer", self.group, reports_progress=True)
+        self._prune_pace = Every(PRUNE_INTERVAL_S)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -139,22 +158,20 @@ class ConsumerRunner:
         )
 
     async def run(self) -> None:
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                await self._start()
-                break
-            except Exception as exc:
-                log.warning("consumer %s cannot start (%s); retrying in %.1fs", self.group, exc, backoff)
-                await self._close()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, 10.0)
-        backoff = self.backoff or 0.5
+        """Consume until ``stop()``. Anything that ends the loop (the broker connection, ``getmany``,
+        an offset commit) closes the consumer, and it is started again after a pause (supervision)."""
+        await supervise(self.health, self._consume, self._stopping, self.settings)
+
+    async def _consume(self) -> None:
+        """One life of the consumer: start, poll and handle until ``stop()`` or an error."""
         try:
+            await self._start()
+            backoff = self.backoff or 0.5
             while not self._stopping.is_set():
                 assert self._consumer is not None
+                await self._prune_now_and_then()  # between batches, once a minute, busy or not
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.settings.CONSUMER_BATCH_SIZE)
+                self.health.progress()
                 if self._consumer.assignment():
                     self.assigned.set()
                 if not batches:
@@ -166,10 +183,9 @@ class ConsumerRunner:
                         # The database or the broker is away (or something unforeseen): nothing of this
                         # batch is acknowledged; read it again after a pause. Never a loss.
                         log.warning(
-                            "consumer %s: batch not handled (%s: %s); retrying in %.1fs",
+                            "consumer %s: batch not handled (%s); retrying in %.1fs",
                             self.group,
-                            type(exc).__name__,
-                            exc,
+                            describe_error(exc),
                             backoff,
                         )
                         self._rewind(batches)
@@ -181,6 +197,28 @@ class ConsumerRunner:
                     await self.commit_offsets(batches)
         finally:
             await self._close()
+
+    async def _prune_now_and_then(self) -> None:
+        if not self._prune_pace.due():
+            return
+        try:
+            await self.prune_inbox()
+        except Exception as exc:  # the next round tries again; consuming goes on
+            log.warning("consumer %s: inbox not pruned (%s)", self.group, describe_error(exc))
+
+    async def prune_inbox(self) -> int:
+        """Forget this group's events received more than ``INBOX_KEEP_HOURS`` ago; returns how many.
+
+        The inbox only has to outlive redeliveries; without pruning it grows with every event.
+        """
+        cutoff = clock.utcnow() - dt.timedelta(hours=self.settings.INBOX_KEEP_HOURS)
+        pruned = await delete_in_chunks(
+            self.sessions, _PRUNE_INBOX, {"group": self.group, "cutoff": cutoff}, PRUNE_CHUNK
+        )
+        if pruned:
+            INBOX_PRUNED.labels(self.group).inc(pruned)
+            log.info("consumer %s: forgot %d event id(s) received before %s", self.group, pruned, cutoff.isoformat())
+        return pruned
 
     def _rewind(self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]) -> None:
         assert self._consumer is not None
@@ -264,7 +302,7 @@ class ConsumerRunner:
         self._count(fresh, "handled")
         self._count(duplicates, "duplicate")
 
-    async def _record_in_inbox(self, uow: UnitOfWork, items: Sequence[_Decoded]) -> set[str]:
+    async def _record_in_inbox(self, uow: UnitOfWork, items: Sequence[_Decoded], outcome: str = "handled") -> set[str]:
         """Insert the events' ids; return the ids that were new (the others were seen before).
 
         One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a lookup of hundreds of ids with
@@ -277,11 +315,17 @@ class ConsumerRunner:
         if uow.session.get_bind().dialect.name == "postgresql":
             result = await uow.session.execute(
                 _INBOX_INSERT_NEW,
-                {"group": self.group, "event_ids": list(types), "event_types": list(types.values()), "now": now},
+                {
+                    "group": self.group,
+                    "event_ids": list(types),
+                    "event_types": list(types.values()),
+                    "outcome": outcome,
+                    "now": now,
+                },
             )
         else:
             statement = sqlite_insert(inbox).on_conflict_do_nothing(index_elements=["consumer_group", "event_id"])
-            rows = [self._inbox_row(event_id, event_type, now=now) for event_id, event_type in types.items()]
+            rows = [self._inbox_row(event_id, event_type, outcome, now=now) for event_id, event_type in types.items()]
             result = await uow.session.execute(statement.returning(inbox.c.event_id), rows)
         return set(result.scalars())
 
@@ -309,14 +353,14 @@ class ConsumerRunner:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self._uow() as uow:
-                    await uow.session.execute(insert(inbox), [self._inbox_row(item.envelope.id, item.envelope.type)])
-                    await uow.session.flush()
+                    if not await self._record_in_inbox(uow, [item]):
+                        # The inbox's own conflict, and only that, means "seen before". A constraint
+                        # the handler's write violates is the event's failure, retried and dead-lettered.
+                        self._count([item], "duplicate")
+                        return
                     await self._dispatch(uow, [item])
                     await uow.commit()
                 self._count([item], "handled")
-                return
-            except IntegrityError:
-                self._count([item], "duplicate")  # the inbox already has it
                 return
             except Exception as exc:
                 if is_transient(exc):
@@ -329,7 +373,7 @@ class ConsumerRunner:
                     item.envelope.id,
                     attempt,
                     self.max_attempts,
-                    exc,
+                    describe_error(exc),
                 )
                 if attempt < self.max_attempts:
                     await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), 5.0))
@@ -357,11 +401,12 @@ class ConsumerRunner:
     async def _dead_letter(self, item: _Decoded, error: BaseException, *, attempts: int) -> None:
         record = item.record
         dlq_topic = record.topic + DLQ_SUFFIX
+        described = describe_error(error, limit=2000)
         headers = [
             *(record.headers or ()),
-            ("zorg_error", str(error)[:2000].encode()),
+            ("zorg_error", described.encode()),
             ("zorg_error_type", type(error).__name__.encode()),
-            ("zorg_error_trace", "".join(traceback.format_exception(error))[-4000:].encode()),
+            ("zorg_error_trace", describe_traceback(error)[-4000:].encode()),
             ("zorg_original_topic", record.topic.encode()),
             ("zorg_original_partition", str(record.partition).encode()),
             ("zorg_original_offset", str(record.offset).encode()),
@@ -378,14 +423,11 @@ class ConsumerRunner:
             record.offset,
             dlq_topic,
             attempts,
-            error,
+            described,
         )
         DEAD_LETTERS.labels(self.group, record.topic).inc()
         if item.envelope is not None:
             # Remember it, so a redelivery does not go through the retries and the DLQ again.
-            with contextlib.suppress(IntegrityError):
-                async with self._uow() as uow:
-                    await uow.session.execute(
-                        insert(inbox), [self._inbox_row(item.envelope.id, item.envelope.type, "dead_letter")]
-                    )
-                    await uow.commit()
+            async with self._uow() as uow:
+                await self._record_in_inbox(uow, [item], "dead_letter")
+                await uow.commit()

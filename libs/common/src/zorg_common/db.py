@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import traceback
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,10 @@ from sqlalchemy import JSON, ColumnElement, Table, Text, any_, bindparam, cast, 
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
@@ -52,17 +55,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
+    """Every engine of the platform; ``hide_parameters``: an error or an echoed statement shows the
+    SQL, never the values (a BSN, an IBAN) bound to it."""
     url = async_url(url)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: it costs a round trip per checkout; a dead connection fails one unit of work,
     # which the caller sees as an error (HTTP) or retries (relay, consumers).
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -74,6 +81,44 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError)
+
+
+#: How often a loop deletes what it keeps for a while (sent outbox rows, inbox ids), and how many
+#: rows per transaction.
+PRUNE_INTERVAL_S = 60.0
+PRUNE_CHUNK = 5_000
+
+
+def describe_error(exc: BaseException, limit: int = 500) -> str:
+    """An error as one line for a log or a dead letter, without the values it was about.
+
+    A database error names its kind and its first line ("duplicate key value violates unique
+    constraint ...") but not PostgreSQL's ``DETAIL`` (``Key (bsn)=(...)``) or the statement.
+    """
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first_line = str(exc.orig).strip().split("\n", 1)[0]
+        return f"{type(exc).__name__}: {first_line}"[:limit]
+    return f"{type(exc).__name__}: {exc}"[:limit]
+
+
+def describe_traceback(exc: BaseException) -> str:
+    """Where an error happened (the frames), without its message: for logs that must not carry data."""
+    return "".join(traceback.format_tb(exc.__traceback__))
+
+
+async def delete_in_chunks(
+    sessions: async_sessionmaker[AsyncSession], statement: Executable, params: Mapping[str, Any], chunk: int
+) -> int:
+    """Run a ``DELETE ... LIMIT :chunk``-shaped statement in transactions of one chunk until it deletes
+    fewer rows than that; returns how many it deleted. Short transactions: writers are never held up."""
+    deleted = 0
+    while True:
+        async with sessions() as session, session.begin():
+            result = typing.cast(CursorResult[Any], await session.execute(statement, {**params, "chunk": chunk}))
+            count = result.rowcount or 0
+        deleted += count
+        if count < chunk:
+            return deleted
 
 
 def among(column: ColumnElement[Any], name: str, *, postgres: bool) -> ColumnElement[bool]:

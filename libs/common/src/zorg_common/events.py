@@ -18,9 +18,12 @@ from . import clock
 from .identifiers import Agb
 
 TOPIC_PROVIDERS = "zorg.providers"
+#: Facts, evaluations and bank accounts: read by the claims service only, never by publication
+#: (DOMAIN.md, "Personal data"); keyed by AGB code like the rest.
+TOPIC_PROVIDERS_PRIVATE = "zorg.providers.private"
 TOPIC_CONTRACTS = "zorg.contracts"
 TOPIC_CLAIMS = "zorg.claims"
-TOPICS = (TOPIC_PROVIDERS, TOPIC_CONTRACTS, TOPIC_CLAIMS)
+TOPICS = (TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE, TOPIC_CONTRACTS, TOPIC_CLAIMS)
 DLQ_SUFFIX = ".dlq"
 
 Sector = Literal["GLI", "GGZ"]
@@ -148,19 +151,28 @@ class _ProviderState(Event):
 
 @event_type
 class ProviderRegistered(_ProviderState):
+    """A provider entered the register (public fields only: name, kind, sectors, address, care forms)."""
+
     TYPE: ClassVar[str] = "ProviderRegistered"
 
 
 @event_type
 class ProviderUpdated(_ProviderState):
+    """A provider's register entry changed; ``changed_fields`` names what changed."""
+
     TYPE: ClassVar[str] = "ProviderUpdated"
     changed_fields: list[str] = []
 
 
+# --- zorg.providers.private ---------------------------------------------------------------
+
+
 @event_type
 class BankAccountChanged(Event):
+    """The provider's bank account for payments changed (IBAN validated)."""
+
     TYPE: ClassVar[str] = "BankAccountChanged"
-    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS_PRIVATE
     iban: str
     holder: str
     changed_on: dt.date
@@ -175,8 +187,10 @@ class CriterionVerdict(BaseModel):
 
 @event_type
 class EligibilityDetermined(Event):
+    """A provider was evaluated under a policy: eligible or not, the route, each criterion's verdict."""
+
     TYPE: ClassVar[str] = "EligibilityDetermined"
-    TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    TOPIC: ClassVar[str] = TOPIC_PROVIDERS_PRIVATE
     evaluation_id: str
     policy_id: str
     sector: Sector
@@ -206,6 +220,8 @@ class Kpi(BaseModel):
 
 @event_type
 class ProcurementStarted(Event):
+    """Procurement is in progress for a provider, sector and contract year (claims for it wait)."""
+
     TYPE: ClassVar[str] = "ProcurementStarted"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     procurement_id: str
@@ -219,6 +235,8 @@ class ProcurementStarted(Event):
 
 @event_type
 class ContractSigned(Event):
+    """A contract (or a new version of it) was signed: its years, tariffs, ceiling and KPIs."""
+
     TYPE: ClassVar[str] = "ContractSigned"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     contract_id: str
@@ -239,6 +257,8 @@ class ContractSigned(Event):
 
 @event_type
 class ContractTerminated(Event):
+    """A contract ends on ``effective_on``."""
+
     TYPE: ClassVar[str] = "ContractTerminated"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     contract_id: str
@@ -250,6 +270,8 @@ class ContractTerminated(Event):
 
 @event_type
 class ProcurementClosed(Event):
+    """Procurement for a provider and year ended without a contract (or at the deadline)."""
+
     TYPE: ClassVar[str] = "ProcurementClosed"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
     procurement_id: str
@@ -287,6 +309,8 @@ class ReasonCode(BaseModel):
 
 @event_type
 class ClaimAdjudicated(Event):
+    """A claim line was decided, by the rules or by a person: status, reasons and amounts."""
+
     TYPE: ClassVar[str] = "ClaimAdjudicated"
     TOPIC: ClassVar[str] = TOPIC_CLAIMS
     claim_id: str

@@ -6,11 +6,14 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from .events import DLQ_SUFFIX
 from .settings import ServiceSettings
@@ -23,6 +26,25 @@ def client_id(settings: ServiceSettings, suffix: str) -> str:
     return f"{base}-{suffix}"
 
 
+def security_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The TLS and SASL arguments every client (producer, consumer, admin) gets; PLAINTEXT needs none.
+
+    The settings were checked at start (``ServiceSettings._kafka_problems``): SASL_SSL has its
+    username and password. The password is read here only, never logged.
+    """
+    protocol = settings.KAFKA_SECURITY_PROTOCOL
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = settings.KAFKA_SSL_CAFILE
+        options["ssl_context"] = create_ssl_context(cafile=str(cafile)) if cafile else ssl.create_default_context()
+    if protocol == "SASL_SSL":
+        assert settings.KAFKA_SASL_PASSWORD is not None
+        options["sasl_mechanism"] = settings.KAFKA_SASL_MECHANISM
+        options["sasl_plain_username"] = settings.KAFKA_SASL_USERNAME
+        options["sasl_plain_password"] = settings.KAFKA_SASL_PASSWORD.get_secret_value()
+    return options
+
+
 def producer_for(settings: ServiceSettings, *, client_suffix: str = "producer", linger_ms: int = 5) -> AIOKafkaProducer:
     """A producer with ``acks=all``; ``linger_ms=0`` for callers that hand over whole batches."""
     return AIOKafkaProducer(
@@ -33,14 +55,19 @@ def producer_for(settings: ServiceSettings, *, client_suffix: str = "producer", 
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
         request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
+        **security_options(settings),
     )
 
 
-def consumer_for(settings: ServiceSettings, group: str, topics: Iterable[str] = ()) -> AIOKafkaConsumer:
+def consumer_for(
+    settings: ServiceSettings, group: str | None, topics: Iterable[str] = (), *, client_suffix: str | None = None
+) -> AIOKafkaConsumer:
+    """A consumer of the group that commits by hand; ``group=None`` for one that is assigned partitions
+    and commits nothing (a replay)."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        client_id=client_id(settings, group),
+        client_id=client_id(settings, client_suffix or group or "reader"),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -50,6 +77,18 @@ def consumer_for(settings: ServiceSettings, group: str, topics: Iterable[str] = 
         heartbeat_interval_ms=max(500, settings.KAFKA_SESSION_TIMEOUT_MS // 5),
         request_timeout_ms=max(settings.KAFKA_REQUEST_TIMEOUT_MS, 40_000),
         fetch_max_wait_ms=100,
+        **security_options(settings),
+    )
+
+
+def admin_for(
+    settings: ServiceSettings, client_suffix: str, *, request_timeout_ms: int | None = None
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        client_id=client_id(settings, client_suffix),
+        request_timeout_ms=request_timeout_ms or settings.KAFKA_REQUEST_TIMEOUT_MS,
+        **security_options(settings),
     )
 
 
@@ -60,11 +99,7 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[str], *, wit
         names.add(topic)
         if with_dlq and not topic.endswith(DLQ_SUFFIX):
             names.add(topic + DLQ_SUFFIX)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        client_id=client_id(settings, "admin"),
-        request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
-    )
+    admin = admin_for(settings, "admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -86,11 +121,7 @@ async def wait_for_broker(settings: ServiceSettings, timeout: float = 30.0) -> N
     deadline = asyncio.get_running_loop().time() + timeout
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            client_id=client_id(settings, "probe"),
-            request_timeout_ms=5_000,
-        )
+        admin = admin_for(settings, "probe", request_timeout_ms=5_000)
         try:
             await admin.start()
             await admin.list_topics()

@@ -52,3 +52,5 @@ inbox = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("consumer_group", "event_id", name="pk_inbox"),
 )
+# Pruning finds a group's oldest ids through it (INBOX_KEEP_HOURS).
+Index("ix_inbox_received", inbox.c.consumer_group, inbox.c.received_at)

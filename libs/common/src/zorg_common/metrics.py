@@ -1,4 +1,4 @@
-"""Prometheus metrics: request counts and latencies, consumer lag, outbox backlog."""
+"""Prometheus metrics: request counts and latencies, consumer lag, outbox backlog, background loops."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ OUTBOX_SENT = Counter("zorg_outbox_sent_total", "Outbox events sent and acknowle
 CONSUMER_LAG = Gauge("zorg_consumer_lag", "Messages behind the partition's end", ["group", "topic", "partition"])
 CONSUMED = Counter("zorg_consumer_events_total", "Events consumed", ["group", "type", "outcome"])
 DEAD_LETTERS = Counter("zorg_consumer_dead_letters_total", "Messages sent to a DLQ", ["group", "topic"])
+CONSUMER_UP = Gauge("zorg_consumer_up", "1 while the consumer loop runs, 0 while it waits to restart", ["group"])
+INBOX_PRUNED = Counter("zorg_inbox_pruned_total", "Inbox rows deleted after INBOX_KEEP_HOURS", ["group"])
+LOOP_UP = Gauge("zorg_loop_up", "1 while a background loop runs, 0 while it waits to restart", ["kind", "loop"])
+LOOP_HEALTHY = Gauge(
+    "zorg_loop_healthy", "0 when a background loop keeps failing or is stuck (/readyz answers 503)", ["kind", "loop"]
+)
+LOOP_RESTARTS = Counter("zorg_loop_restarts_total", "Background loops started again after a failure", ["kind", "loop"])
 
 
 class _MetricsMiddleware:
@@ -51,9 +58,14 @@ class _MetricsMiddleware:
             REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
 
 
+def metrics_response() -> Response:
+    """Every metric of this process, in Prometheus' text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def install_metrics(app: FastAPI, service: str) -> None:
     app.add_middleware(_MetricsMiddleware, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return metrics_response()

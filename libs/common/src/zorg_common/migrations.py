@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
@@ -38,6 +40,21 @@ def upgrade(migrations_package: str, database_url: str, revision: str = "head") 
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(command.upgrade, config, revision).result()
+
+
+def behind_head(migrations_package: str, database_url: str) -> bool:
+    """Whether the database lacks a head revision of the service's history (a new or older database)."""
+    heads = set(ScriptDirectory.from_config(alembic_config(migrations_package, database_url)).get_heads())
+
+    async def current() -> set[str]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return set(await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_heads()))
+        finally:
+            await engine.dispose()
+
+    return not heads <= asyncio.run(current())
 
 
 def run_env(target_metadata: Sequence[MetaData], settings_cls: type[ServiceSettings]) -> None:
@@ -108,3 +125,12 @@ def drop_messaging_tables_v1(op: Any) -> None:
     op.drop_table("inbox")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.drop_table("outbox")
+
+
+def create_inbox_received_index(op: Any) -> None:
+    """The inbox's index for pruning by age (each service's revision ``*_inbox_received_index``)."""
+    op.create_index("ix_inbox_received", "inbox", ["consumer_group", "received_at"])
+
+
+def drop_inbox_received_index(op: Any) -> None:
+    op.drop_index("ix_inbox_received", table_name="inbox")

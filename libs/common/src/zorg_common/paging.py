@@ -10,6 +10,11 @@ from pydantic import BaseModel
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
+#: Past any real page (20 million rows at the largest page size), and far below where the OFFSET
+#: would overflow: a larger page number is bad input (422), never a database error.
+MAX_PAGE = 100_000
+#: The largest cursor a feed hands out (a PostgreSQL bigint): a larger one is bad input, not an overflow.
+MAX_CURSOR = 2**63 - 1
 
 
 class PageParams(BaseModel):
@@ -22,7 +27,7 @@ class PageParams(BaseModel):
 
 
 def _page_params(
-    page: Annotated[int, Query(ge=1, description="1 for the first page")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1 for the first page")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)

@@ -112,9 +112,39 @@ AnyOf.model_rebuild()
 class Criterion(_Strict):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     blocking: bool = True
+    #: The insurer's own finding (DOMAIN.md, confidential criteria): no message to a provider names it,
+    #: and a portal token never sees it or the facts behind it.
+    confidential: bool = False
     text_nl: str = Field(min_length=1)
     text_en: str = Field(min_length=1)
     rule: Rule
+
+
+def rule_facts(rule: Rule) -> list[str]:
+    """Every fact a rule reads, in order."""
+    if isinstance(rule, AllOf):
+        return [fact for inner in rule.all_of for fact in rule_facts(inner)]
+    if isinstance(rule, AnyOf):
+        return [fact for inner in rule.any_of for fact in rule_facts(inner)]
+    return [rule.fact]
+
+
+class Question(_Strict):
+    """One question of the policy's questionnaire (*vragenlijst*) and the kind of answer it takes."""
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    text_nl: str = Field(min_length=1)
+    text_en: str = Field(min_length=1)
+    answer: Literal["yes_no", "text", "number", "date"]
+    required: bool = True
+
+
+class Enquiries(_Strict):
+    """Whom a provider calls about the policy (named in replies that cannot say more)."""
+
+    name_nl: str = Field(min_length=1)
+    phone: str = Field(min_length=1)
+    email: str | None = None
 
 
 class RouteRule(_Strict):
@@ -199,6 +229,12 @@ class Policy(_Strict):
     non_contracted_reimbursement_pct: int = Field(default=100, ge=0, le=100)
     max_above_tariff_pct: int = Field(default=0, ge=0, le=100)
     digital_route_tariffs: Literal["max_tariff"] = "max_tariff"
+    #: The incentives of one offer's KPIs add up to at most this percentage (DOMAIN.md, Decision: 2).
+    max_kpi_incentive_pct: float = Field(default=2, ge=0, le=100)
+    #: The questions an invitation of the digital route carries; answered when the provider signs.
+    questionnaire: list[Question] = []
+    #: Whom a provider calls (told in a reply that may not name a confidential criterion).
+    enquiries: Enquiries | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -209,6 +245,7 @@ class Policy(_Strict):
         for name, items in (
             ("criteria", [c.code for c in self.criteria]),
             ("prestations", [p.code for p in self.prestations]),
+            ("questionnaire", [q.id for q in self.questionnaire]),
         ):
             doubles = sorted({x for x in items if items.count(x) > 1})
             if doubles:
@@ -237,6 +274,17 @@ class Policy(_Strict):
     def recognised_programme(self, name: str | None) -> Programme | None:
         """The recognised programme ``name`` is a spelling of, if any (compared by ``programme_key``)."""
         return self._programmes_by_key.get(programme_key(name)) if name else None
+
+    def confidential_criteria(self) -> frozenset[str]:
+        """The codes of the criteria no provider may see named (DOMAIN.md, confidential criteria)."""
+        return frozenset(c.code for c in self.criteria if c.confidential)
+
+    def confidential_facts(self) -> frozenset[str]:
+        """The facts behind the confidential criteria: a portal token never sees them either."""
+        return frozenset(fact for c in self.criteria if c.confidential for fact in rule_facts(c.rule))
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questionnaire if q.id == question_id), None)
 
     @cached_property
     def _programmes_by_key(self) -> dict[str, Programme]:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .db import is_transient
+from .db import describe_error, describe_traceback, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_transient(exc):  # the database is away: say so, and when to come back
-            log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+            log.warning("%s %s: database unavailable: %s", request.method, request.url.path, describe_error(exc))
             return problem_response(
                 503,
                 "Service unavailable",
@@ -162,8 +162,15 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "unavailable",
                 headers={"Retry-After": "5"},
             )
-        # The client learns nothing internal; the log has the whole story.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # The client learns nothing internal; the log has where it happened and what, but not the
+        # values a database error would quote (its DETAIL: a BSN, an IBAN).
+        log.error(
+            "unhandled error on %s %s: %s\n%s",
+            request.method,
+            request.url.path,
+            describe_error(exc),
+            describe_traceback(exc),
+        )
         return problem_response(
             500, "Internal error", "An unexpected error occurred; it has been logged.", "internal-error"
         )

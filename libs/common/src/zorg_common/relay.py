@@ -16,20 +16,20 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from sqlalchemy import Integer, Update, bindparam, delete, func, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import clock
-from .db import among
+from .db import PRUNE_CHUNK, PRUNE_INTERVAL_S, among, delete_in_chunks, describe_error
 from .kafka import producer_for
 from .messaging import outbox
 from .metrics import OUTBOX_BACKLOG, OUTBOX_SENT
 from .settings import ServiceSettings
+from .supervision import Every, LoopHealth, supervise
 from .uow import OUTBOX_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,6 @@ def _key_slot(key: bytes, partitions: int) -> int:
     return slot
 
 
-#: How often a relay deletes old sent rows, and how many per transaction.
-PRUNE_INTERVAL_S = 60.0
-PRUNE_CHUNK = 5_000
 _PRUNE = delete(outbox).where(
     outbox.c.seq.in_(
         select(outbox.c.seq)
@@ -101,6 +98,8 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._postgres = engine.dialect.name == "postgresql"
         self.sent_total = 0
+        #: Rounds that failed (the broker or the database away) and were tried again.
+        self.failed_rounds = 0
         # Built once: a statement made per batch costs more CPU than its round trip.
         claim = (
             select(outbox.c.seq, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.event_type, outbox.c.payload)
@@ -111,7 +110,8 @@ class OutboxRelay:
         self._claim_statement = claim.with_for_update(skip_locked=True) if self._postgres else claim
         self._mark_statement = _mark_published(self._postgres)
         self._backlog_measured_at = float("-inf")
-        self._pruned_at = float("-inf")
+        self._prune_pace = Every(PRUNE_INTERVAL_S)
+        self.health = LoopHealth.of(settings, "relay", self.name, reports_progress=True)
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows (safe from any coroutine of this loop)."""
@@ -122,7 +122,11 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Relay until ``stop()``; survives broker and database outages by retrying with backoff."""
+        """Relay until ``stop()``; survives broker and database outages by retrying with backoff, and
+        anything else by starting again (supervision)."""
+        await supervise(self.health, self._relay, self._stopping, self.settings)
+
+    async def _relay(self) -> None:
         listener = asyncio.create_task(self._listen()) if self._postgres else None
         backoff = 0.5
         try:
@@ -132,13 +136,15 @@ class OutboxRelay:
                     sent = await self.publish_batch(producer)
                     await self._prune_now_and_then()
                     backoff = 0.5
+                    self.health.progress()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database unavailable: wait and try again
+                    self.failed_rounds += 1
                     log.warning(
                         "outbox relay %s: %s; retrying in %.1fs",
                         self.name,
-                        exc,
+                        describe_error(exc),
                         backoff,
                         extra={"error": type(exc).__name__},
                     )
@@ -229,9 +235,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _prune_now_and_then(self) -> None:
-        now = asyncio.get_running_loop().time()
-        if now - self._pruned_at >= PRUNE_INTERVAL_S:
-            self._pruned_at = now
+        if self._prune_pace.due():
             await self.prune_sent()
 
     async def prune_sent(self) -> int:
@@ -241,16 +245,7 @@ class OutboxRelay:
         into what happened, and does not grow without end. Unsent rows are never touched.
         """
         cutoff = clock.utcnow() - dt.timedelta(hours=self.settings.OUTBOX_KEEP_SENT_HOURS)
-        pruned = 0
-        while not self._stopping.is_set():
-            async with self.sessions() as session, session.begin():
-                result = cast(
-                    CursorResult[Any], await session.execute(_PRUNE, {"cutoff": cutoff, "chunk": PRUNE_CHUNK})
-                )
-                deleted = result.rowcount or 0
-            pruned += deleted
-            if deleted < PRUNE_CHUNK:
-                break
+        pruned = await delete_in_chunks(self.sessions, _PRUNE, {"cutoff": cutoff}, PRUNE_CHUNK)
         if pruned:
             log.info("outbox relay %s: deleted %d event(s) sent before %s", self.name, pruned, cutoff.isoformat())
         return pruned

@@ -21,6 +21,9 @@ from .settings import ServiceSettings
 
 log = logging.getLogger("zorg.up")
 
+#: The names a browser on this machine may use for the services of `zorg up`.
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
 
 class Platform:
     def __init__(
@@ -42,6 +45,7 @@ class Platform:
         self.children: dict[str, asyncio.subprocess.Process] = {}
         self.broker: BundledBroker | None = None
         self._output_tasks: list[asyncio.Task[None]] = []
+        self._demo_notes: list[str] = []
 
     def _echo(self, message: str) -> None:
         print(message, flush=True)
@@ -52,6 +56,11 @@ class Platform:
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{self.broker_port}"
             env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # the bundled broker lacks it
         env.pop("DATABASE_URL", None)  # one URL cannot serve four services: each its own SQLite file
+        pages = [
+            f"http://{host}:{self._port(s)}" for s in self.specs.values() if s.extra.get("page") for host in LOCAL_HOSTS
+        ]
+        if pages and "CORS_ALLOW_ORIGINS" not in env:
+            env["CORS_ALLOW_ORIGINS"] = ",".join(pages)
         for spec in self.specs.values():
             # Where the services find each other (e.g. ELIGIBILITY_URL for contracting), and the other
             # ports a service listens on (e.g. SMTP_PORT), moved with --port-offset.
@@ -149,8 +158,10 @@ class Platform:
                 continue
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self._port(spec)}", timeout=30) as client:
                 try:
-                    await spec.demo(client, token)
+                    note = await spec.demo(client, token)
                     self._echo(f"demo data   {spec.name}: loaded")
+                    if note:
+                        self._demo_notes.append(note)
                 except Exception as exc:  # the platform still runs; say what went wrong
                     self._echo(f"demo data   {spec.name}: FAILED: {exc}")
 
@@ -158,6 +169,7 @@ class Platform:
         lines = ["", "Zorginkoop is running:"]
         for spec in self.specs.values():
             lines.append(f"  {spec.name:<12} http://127.0.0.1:{self._port(spec)}/docs")
+        lines += ["", *self._demo_notes] if self._demo_notes else []
         lines += [
             "",
             "  a token:    .venv/bin/zorg token --scope admin",

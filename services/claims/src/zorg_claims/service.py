@@ -1,5 +1,6 @@
 """How the platform runs the claims service (found through the ``zorg.services`` entry point)."""
 
+from zorg_common.events import TOPIC_CLAIMS, TOPIC_CONTRACTS, TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
@@ -19,7 +20,8 @@ SPEC = ServiceSpec(
     consumers=(ADJUDICATION, read_model_consumer()),
     cli=claims_cli,
     demo=load_demo,
-    topics=("zorg.providers", "zorg.contracts", "zorg.claims"),
+    topics=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE, TOPIC_CONTRACTS, TOPIC_CLAIMS),
+    publishes=(TOPIC_CLAIMS,),
     demo_order=40,
     title="Zorginkoop claims",
     description="Claim intake and adjudication against contracts and policies; holds released by contracts.",

@@ -116,7 +116,7 @@ authorisations = Table(
 Index("ix_authorisations_agb_bsn", authorisations.c.agb, authorisations.c.bsn)
 
 # NEN 7513: who read which insured person's claim, when. Append-only: no code path updates or
-# deletes a row, and the database refuses it (a trigger, see migration 0006_claims_access_log).
+# deletes a row, and the database refuses it (a trigger, see migration 0007_claims_access_log).
 access_log = Table(
     "access_log",
     metadata,
@@ -132,7 +132,7 @@ access_log = Table(
 Index("ix_access_log_bsn_at", access_log.c.bsn, access_log.c.at)
 Index("ix_access_log_agb_at", access_log.c.agb, access_log.c.at)
 
-# --- read models, kept from zorg.providers and zorg.contracts ------------------------------
+# --- read models, kept from zorg.providers, zorg.providers.private and zorg.contracts -------
 
 known_providers = Table(
     "known_providers",

@@ -17,6 +17,7 @@ from zorg_common import clock
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
 from zorg_common.identifiers import Agb, Bsn
+from zorg_common.limits import body_limit
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput
 from zorg_common.uow import UnitOfWork
@@ -223,6 +224,7 @@ async def post_claim(body: Annotated[dict[str, Any], Body()], uow: UowDep, _: Wr
         }
     },
 )
+@body_limit("CLAIMS_BATCH_MAX_BYTES")
 async def post_batch(request: Request, uow: UowDep, _: WriteClaims, runtime: RuntimeDep) -> BatchOut:
     assert isinstance(runtime.settings, ClaimsSettings)
     slots = runtime.state.get("batch_slots")

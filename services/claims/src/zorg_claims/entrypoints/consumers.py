@@ -7,7 +7,15 @@ from functools import lru_cache
 from typing import cast
 
 from zorg_common.consumer import ConsumerSpec, Handler
-from zorg_common.events import TOPIC_CLAIMS, TOPIC_CONTRACTS, TOPIC_PROVIDERS, ClaimSubmitted, CloudEvent, Event
+from zorg_common.events import (
+    TOPIC_CLAIMS,
+    TOPIC_CONTRACTS,
+    TOPIC_PROVIDERS,
+    TOPIC_PROVIDERS_PRIVATE,
+    ClaimSubmitted,
+    CloudEvent,
+    Event,
+)
 from zorg_common.uow import UnitOfWork
 
 from ..adapters.repository import ClaimsUnit, SqlClaimsUnit
@@ -46,8 +54,10 @@ def _in_unit_of_work(handler: Callable[[ClaimsUnit, Event], Awaitable[None]]) ->
 
 
 def read_model_consumer() -> ConsumerSpec:
+    # Eligibility and bank accounts come on the private topic; one provider's events on it keep
+    # their order (same key), and no read model depends on the order across topics.
     return ConsumerSpec(
         group="claims.read-models",
-        topics=(TOPIC_PROVIDERS, TOPIC_CONTRACTS),
+        topics=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE, TOPIC_CONTRACTS),
         handlers={kind: _in_unit_of_work(h) for kind, h in read_models.handlers(review).items()},
     )

@@ -16,6 +16,7 @@ from zorg_common import clock
 from zorg_common.events import ClaimAdjudicated, ReasonCode
 from zorg_common.policy import policy_for
 
+from ..adapters.metrics import count_decisions
 from ..adapters.repository import COUNTS, ClaimsUnit, Recorded, Snapshot, StoredClaim
 from ..domain.adjudication import Context, Decision, adjudicate
 from ..domain.calendar import add_months
@@ -166,6 +167,7 @@ async def adjudicate_claims(
     for claim, item in recorded:
         unit.emit(adjudicated(claim.line.agb, item, now))
     log.debug("adjudicated %d claim(s)", len(recorded))
+    count_decisions([item.decision for _, item in recorded])  # zorg_claims_decided_total{outcome}
     return [item.decision for _, item in recorded]
 
 

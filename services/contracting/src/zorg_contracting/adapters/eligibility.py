@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from zorg_common.auth import issue_token
+from zorg_common.service_auth import ServiceTokens, TokenUnavailable
 
-from ..domain.intake import EligibilityAnswer, FailedCriterion
+from ..domain.intake import Evaluation, FailedCriterion, RegisterEntry
 from ..settings import ContractingSettings
 
 log = logging.getLogger(__name__)
@@ -24,9 +22,15 @@ class EligibilityUnavailable(Exception):
 
 
 class EligibilityClient:
-    """Calls with a service token (scope providers:read); ``http`` may be given (tests: an ASGI app)."""
+    """Calls with a service token (scope providers:read) that eligibility accepts: the identity
+    provider's in production (``ServiceTokens``); ``http`` may be given (tests: an ASGI app)."""
 
-    def __init__(self, settings: ContractingSettings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: ContractingSettings,
+        http: httpx.AsyncClient | None = None,
+        tokens: ServiceTokens | None = None,
+    ) -> None:
         self.settings = settings
         self.http = http or httpx.AsyncClient(
             base_url=settings.ELIGIBILITY_URL,
@@ -34,15 +38,10 @@ class EligibilityClient:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
         self._owns_http = http is None
-        self._token: tuple[str, float] | None = None
-
-    def _headers(self) -> dict[str, str]:
-        if self._token is None or self._token[1] < time.monotonic():
-            token = issue_token(self.settings, ["providers:read"], subject="contracting", ttl=dt.timedelta(hours=1))
-            self._token = (token, time.monotonic() + 3000)
-        return {"Authorization": f"Bearer {self._token[0]}"}
+        self.tokens = tokens or ServiceTokens(settings, ["providers:read"])
 
     async def close(self) -> None:
+        await self.tokens.close()
         if self._owns_http:
             await self.http.aclose()
 
@@ -51,38 +50,45 @@ class EligibilityClient:
         last: str = ""
         for attempt in range(tries):
             try:
-                response = await self.http.request(method, path, headers=self._headers(), **kw)
-            except httpx.HTTPError as exc:
+                response = await self.http.request(method, path, headers=await self.tokens.headers(), **kw)
+            except (httpx.HTTPError, TokenUnavailable) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code < 500:
+                if response.status_code == 401:
+                    self.tokens.forget()  # expired or revoked early: the next try gets a new one
+                    last = "HTTP 401"
+                elif response.status_code < 500:
                     return response
-                last = f"HTTP {response.status_code}"
+                else:
+                    last = f"HTTP {response.status_code}"
             if attempt + 1 < tries:
                 await asyncio.sleep(0.2 * 2**attempt)
         raise EligibilityUnavailable(f"{method} {path}: {last}")
 
-    async def answer(self, agb: str, policy_id: str) -> EligibilityAnswer:
-        """Evaluate the provider under the policy, and read its name and KvK number from the register."""
-        answers = await asyncio.gather(
-            self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id}),
-            self._call("GET", f"/providers/{agb}"),
-            return_exceptions=True,
+    async def register(self, agb: str) -> RegisterEntry | None:
+        """The provider as the register holds it (name, KvK, kind, contact addresses); None when unknown."""
+        response = await self._call("GET", f"/providers/{agb}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise EligibilityUnavailable(f"GET /providers/{agb} answered {response.status_code}")
+        body = response.json()
+        return RegisterEntry(
+            name=body.get("name"),
+            kvk=body.get("kvk"),
+            kind=body.get("kind"),
+            contact_emails=tuple(body.get("contact_emails") or ()),
         )
-        evaluation, provider = answers
-        if isinstance(evaluation, BaseException):
-            raise evaluation
-        if isinstance(provider, BaseException):
-            raise provider
-        if evaluation.status_code == 404:
-            return EligibilityAnswer(known=False)
-        if evaluation.status_code != 201:
-            status = evaluation.status_code
-            raise EligibilityUnavailable(f"POST /evaluations answered {status}: {evaluation.text[:200]}")
-        body = evaluation.json()
-        register = provider.json() if provider.status_code == 200 else {}
-        return EligibilityAnswer(
-            known=True,
+
+    async def evaluation(self, agb: str, policy_id: str) -> Evaluation | None:
+        """Evaluate the provider under the policy now (stored in eligibility); None when it is unknown."""
+        response = await self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 201:
+            raise EligibilityUnavailable(f"POST /evaluations answered {response.status_code}: {response.text[:200]}")
+        body = response.json()
+        return Evaluation(
             eligible=bool(body["eligible"]),
             route=body.get("route"),
             failed=tuple(
@@ -91,16 +97,9 @@ class EligibilityClient:
                 if c.get("blocking") and c.get("verdict") != "pass"
             ),
             warnings=tuple(body.get("warnings", [])),
-            register_name=register.get("name"),
-            register_kvk=register.get("kvk"),
+            id=body.get("id"),
+            contract_years=body.get("contract_years"),
         )
-
-    async def evaluate(self, agb: str, policy_id: str) -> dict[str, Any]:
-        response = await self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id})
-        if response.status_code != 201:
-            raise EligibilityUnavailable(f"POST /evaluations answered {response.status_code}")
-        result: dict[str, Any] = response.json()
-        return result
 
     async def providers(self, sector: str) -> AsyncIterator[dict[str, Any]]:
         """Every provider of the sector in the register, page by page."""

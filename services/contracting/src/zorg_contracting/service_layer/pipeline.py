@@ -13,11 +13,33 @@ from zorg_common.service import Runtime
 
 from ..adapters import mailer
 from ..adapters.eligibility import EligibilityClient
+from ..adapters.mailbox import MailLimits
 from ..adapters.orm import intakes
+from ..adapters.reading import MailReader
+from ..adapters.smtp_listener import SmtpLimits
+from ..adapters.spreadsheet import SheetLimits
 from ..settings import ContractingSettings
 from . import intake
 
 log = logging.getLogger(__name__)
+
+
+def mail_limits(settings: ContractingSettings) -> MailLimits:
+    return MailLimits(
+        attachment_max_bytes=settings.ATTACHMENT_MAX_BYTES,
+        max_parts=settings.MAIL_MAX_PARTS,
+        max_attachments=settings.MAIL_MAX_ATTACHMENTS,
+        sheet=SheetLimits(max_rows=settings.FORMAT_MAX_ROWS, max_cells=settings.FORMAT_MAX_CELLS),
+    )
+
+
+def smtp_limits(settings: ContractingSettings) -> SmtpLimits:
+    return SmtpLimits(
+        max_bytes=settings.MAIL_MAX_BYTES,
+        max_connections=settings.SMTP_MAX_CONNECTIONS,
+        max_recipients=settings.SMTP_MAX_RECIPIENTS,
+        max_line_length=settings.SMTP_MAX_LINE_LENGTH,
+    )
 
 
 class Pipeline:
@@ -27,6 +49,7 @@ class Pipeline:
         self.runtime = runtime
         self.settings = settings
         self.eligibility = eligibility
+        self.reader = MailReader(mail_limits(settings), settings.MAIL_READ_WORKERS, settings.MAIL_READ_TIMEOUT_S)
         self.wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self._slots = asyncio.Semaphore(settings.INTAKE_CONCURRENCY)
@@ -47,7 +70,7 @@ class Pipeline:
         self._in_flight.add(intake_id)
         try:
             async with self._slots, self.runtime.uow() as uow:
-                return await intake.process(uow, intake_id, self.settings, self.eligibility)
+                return await intake.process(uow, intake_id, self.settings, self.eligibility, self.reader)
         except Exception as exc:
             log.exception("intake %s could not be processed", intake_id)
             with contextlib.suppress(Exception):
@@ -58,6 +81,10 @@ class Pipeline:
             self._in_flight.discard(intake_id)
             if self.sends_replies:
                 self.wake.set()
+
+    async def close(self) -> None:
+        self.reader.close()
+        await self.eligibility.close()
 
     async def due(self, limit: int = 200) -> list[str]:
         now = clock.utcnow()

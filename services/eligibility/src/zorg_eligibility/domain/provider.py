@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zorg_common import clock
-from zorg_common.identifiers import Iban, Kvk, Postcode
+from zorg_common.identifiers import EmailAddress, Iban, Kvk, Postcode, address_key
 
 Kind = Literal["individual", "care_group", "institution"]
 SectorCode = Literal["GLI", "GGZ"]
@@ -83,7 +83,20 @@ class ProviderData(BaseModel):
     sectors: list[SectorCode] = Field(min_length=1)
     address: Address = Address()
     care_forms: list[CareForm] = []
+    #: The addresses the provider mails from and is answered at (staff only; DOMAIN.md, who may
+    #: send a follow format). Left out (null): the addresses on file stay as they are.
+    contact_emails: list[EmailAddress] | None = Field(default=None, max_length=20)
     facts: Facts = Facts()
+
+    @field_validator("contact_emails")
+    @classmethod
+    def _one_each(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        keys = [address_key(a) for a in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("lists each address at most once (case does not matter)")
+        return sorted(keys)
 
     @field_validator("sectors", "care_forms")
     @classmethod
@@ -100,8 +113,8 @@ class ProviderData(BaseModel):
             raise ValueError("must not be blank")
         return value
 
-    def record(self) -> dict[str, Any]:
-        """The stored form, for comparing with what is on file."""
+    def record(self, contacts_on_file: list[str] | None = None) -> dict[str, Any]:
+        """The stored form, for comparing with what is on file (contact addresses left out: those on file)."""
         return {
             "kvk": self.kvk,
             "name": self.name,
@@ -111,6 +124,7 @@ class ProviderData(BaseModel):
             "postcode": self.address.postcode,
             "city": self.address.city,
             "care_forms": list(self.care_forms),
+            "contact_emails": list(self.contact_emails if self.contact_emails is not None else contacts_on_file or []),
             "facts": self.facts.on_file(),
         }
 

@@ -57,6 +57,7 @@ def _provider(
     sectors: list[str],
     facts: dict[str, Any],
     care_forms: tuple[str, ...] = ("in_person",),
+    contacts: tuple[str, ...] = (),
 ) -> tuple[str, dict[str, Any]]:
     city, postcode = CITIES[n % len(CITIES)]
     return f"{40000000 + n:08d}", {
@@ -66,6 +67,8 @@ def _provider(
         "sectors": sectors,
         "address": {"street": f"Stationsplein {n + 1}", "postcode": postcode, "city": city},
         "care_forms": list(care_forms),
+        # The addresses its follow formats may come from (the contracting demo and tests send from these).
+        "contact_emails": list(contacts or (f"info@aanbieder{n}.example",)),
         "facts": facts,
     }
 
@@ -73,9 +76,25 @@ def _provider(
 def demo_providers() -> list[tuple[str, dict[str, Any]]]:
     # GLI: one per route, then one care group per criterion that fails.
     items = [
-        _provider(1, "Zorggroep Leefstijl Noord", "care_group", ["GLI"], GLI_OK, ("in_person", "hybrid")),
-        _provider(2, "Gezondheidscentrum De Linde", "institution", ["GLI"], GLI_OK, ("in_person", "digital")),
-        _provider(3, "Leefstijlcoach J. de Vries", "individual", ["GLI"], GLI_OK),
+        _provider(
+            1,
+            "Zorggroep Leefstijl Noord",
+            "care_group",
+            ["GLI"],
+            GLI_OK,
+            ("in_person", "hybrid"),
+            ("info@zorggroep.example", "contracten@zorggroep.example"),
+        ),
+        _provider(
+            2,
+            "Gezondheidscentrum De Linde",
+            "institution",
+            ["GLI"],
+            GLI_OK,
+            ("in_person", "digital"),
+            ("secretariaat@delinde.example", "inkoop@delinde.example"),
+        ),
+        _provider(3, "Leefstijlcoach J. de Vries", "individual", ["GLI"], GLI_OK, contacts=("info@devries.example",)),
     ]
     failures: dict[str, dict[str, Any]] = {
         "KVK_REGISTERED": {"kvk_registered": False},
@@ -97,9 +116,15 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
             "hybrid_care_published": False,
         },
     }
-    for i, (code, change) in enumerate(failures.items()):
-        name = f"Zorggroep Beweeg {i + 1} (faalt op {code.split(' ')[0]})"
-        items.append(_provider(10 + i, name, "care_group", ["GLI"], {**GLI_OK, **change}))
+    # Beweeg N fails the N-th entry above (Beweeg 6: the fraud registers). A name is public (it travels
+    # on zorg.providers to the listing): it never says which criterion fails, some are confidential.
+    for i, change in enumerate(failures.values()):
+        contact = f"contracten@beweeg{i + 1}.example"
+        items.append(
+            _provider(
+                10 + i, f"Zorggroep Beweeg {i + 1}", "care_group", ["GLI"], {**GLI_OK, **change}, contacts=(contact,)
+            )
+        )
     # GGZ: every route, the size thresholds, and its two criteria failing.
     items += [
         _provider(30, "Psychologenpraktijk Van Dijk", "individual", ["GGZ"], GGZ_OK, ("in_person", "digital")),
@@ -129,13 +154,49 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
-async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
+DEMO_IBANS = ("NL91ABNA0417164300", "NL20INGB0001234567", "NL44RABO0123456789")
+
+
+def demo_bank_accounts() -> dict[str, dict[str, str]]:
+    """The bank account of every fourth demo provider, by AGB code (the privacy test looks for these)."""
+    return {
+        agb: {"iban": DEMO_IBANS[n % len(DEMO_IBANS)], "holder": body["name"]}
+        for n, (agb, body) in enumerate(demo_providers())
+        if n % 4 == 0
+    }
+
+
+#: The demo account of Mijn Zorgverlener, at the GGZ practice that has claims and an invitation in the
+#: demos of claims and contracting. Its password is public on purpose: it exists only in `make run`.
+DEMO_ACCOUNT = {"agb": "40000030", "name": "M. van Dijk", "email": "demo@vandijk.example", "birth_date": "1980-04-01"}
+DEMO_PASSWORD = "Portaal2023"
+
+
+async def load_demo_account(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """Create and activate the demo account (a second run finds it there) and say how to log in."""
+    created = await client.post("/portal/accounts", json=DEMO_ACCOUNT, headers=headers)
+    if created.status_code == 201:
+        activation = {
+            "code": created.json()["activation_code"],
+            "birth_date": DEMO_ACCOUNT["birth_date"],
+            "password": DEMO_PASSWORD,
+        }
+        (await client.post("/portal/activate", json=activation)).raise_for_status()
+    elif created.status_code != 409:
+        created.raise_for_status()
+    return (
+        f"  Mijn Zorgverlener: {client.base_url}/portal/\n"
+        f"    e-mail {DEMO_ACCOUNT['email']}, wachtwoord {DEMO_PASSWORD} (Psychologenpraktijk Van Dijk)"
+    )
+
+
+async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> str:
     headers = {"Authorization": f"Bearer {token('providers:write', 'providers:read')}"}
-    for n, (agb, body) in enumerate(demo_providers()):
+    accounts = demo_bank_accounts()
+    for agb, body in demo_providers():
         response = await client.put(f"/providers/{agb}", json=body, headers=headers)
         response.raise_for_status()
-        if n % 4 == 0:
-            iban = ["NL91ABNA0417164300", "NL20INGB0001234567", "NL44RABO0123456789"][n % 3]
-            account = {"iban": iban, "holder": body["name"]}
-            (await client.put(f"/providers/{agb}/bank-account", json=account, headers=headers)).raise_for_status()
+        if agb in accounts:
+            (await client.put(f"/providers/{agb}/bank-account", json=accounts[agb], headers=headers)).raise_for_status()
     log.info("demo: %d providers registered", len(demo_providers()))
+    return await load_demo_account(client, headers)

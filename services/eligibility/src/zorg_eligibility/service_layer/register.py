@@ -29,6 +29,7 @@ from zorg_common.policy import Policy, policies
 from zorg_common.uow import UnitOfWork
 
 from ..adapters.orm import bank_accounts, evaluations, provider_changes, providers
+from ..domain.confidential import visible_facts
 from ..domain.evaluation import Outcome, ProviderProfile, evaluate
 from ..domain.provider import EVALUATION_INPUTS, BankAccount, ProviderData, changes
 
@@ -66,6 +67,7 @@ def _record_of(row: Any) -> dict[str, Any]:
         "postcode": row.postcode,
         "city": row.city,
         "care_forms": list(row.care_forms),
+        "contact_emails": list(row.contact_emails),
         "facts": dict(row.facts),
     }
 
@@ -81,12 +83,65 @@ async def _locked_provider(session: AsyncSession, agb: str) -> Any:
     return (await session.execute(_PROVIDER_FOR_UPDATE if postgres else _PROVIDER, {"agb": agb})).first()
 
 
-async def register_provider(uow: UnitOfWork, agb: str, data: ProviderData, actor: str) -> Registration:
+class StaleVersion(Exception):
+    """The caller changed an older version than the one on file (``If-Match``)."""
+
+    def __init__(self, current: int | None) -> None:
+        super().__init__(f"the provider is at version {current}")
+        self.current = current
+
+
+class ReadOnlyForProvider(Exception):
+    """A provider asked to change what the insurer records."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
+
+
+#: What a provider may change about itself through the portal; the insurer records the rest.
+PORTAL_FIELDS = ("name", "street", "postcode", "city", "care_forms")
+PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "contact_emails", "facts")
+
+
+def _check_version(row: Any, expected: int | None) -> None:
+    if expected is not None and (row is None or row.version != expected):
+        raise StaleVersion(None if row is None else row.version)
+
+
+async def register_provider(
+    uow: UnitOfWork, agb: str, data: ProviderData, actor: str, expected_version: int | None = None
+) -> Registration:
     """Create or update; nothing happens (no version, no event) when nothing changed."""
+    row = await _locked_provider(uow.session, agb)
+    _check_version(row, expected_version)
+    on_file = _record_of(row)["contact_emails"] if row is not None else None
+    return await _write(uow, agb, row, data.record(on_file), actor)
+
+
+async def update_by_provider(
+    uow: UnitOfWork, agb: str, data: ProviderData, actor: str, expected_version: int
+) -> Registration:
+    """A change through the portal: only the fields a provider may change are applied, onto the
+    current row, locked; the version it read must still be the one on file, so that a staff change
+    in between is never reverted. The other fields must say what the provider was shown."""
+    row = await _locked_provider(uow.session, agb)
+    if row is None:
+        raise UnknownProvider(agb)
+    _check_version(row, expected_version)
+    current = _record_of(row)
+    asked = data.record(current["contact_emails"])
+    shown = {**current, "facts": visible_facts(current["facts"])}
+    said = {**asked, "facts": visible_facts(asked["facts"])}
+    refused = [f for f in PORTAL_READ_ONLY if said[f] != shown[f]]
+    if refused:
+        raise ReadOnlyForProvider(refused)
+    return await _write(uow, agb, row, {**current, **{f: asked[f] for f in PORTAL_FIELDS}}, actor)
+
+
+async def _write(uow: UnitOfWork, agb: str, row: Any, new: dict[str, Any], actor: str) -> Registration:
     session = uow.session
-    row = await _locked_provider(session, agb)
     old = _record_of(row) if row is not None else None
-    new = data.record()
     diff = changes(old, new)
     if not diff:
         return Registration(agb, created=False, changed_fields=[], version=row.version)
@@ -108,12 +163,12 @@ async def register_provider(uow: UnitOfWork, agb: str, data: ProviderData, actor
     )
     state = dict(
         agb=agb,
-        kvk=data.kvk,
-        name=data.name,
-        kind=data.kind,
-        sectors=data.sectors,
-        address=Address(**data.address.model_dump()),
-        care_forms=data.care_forms,
+        kvk=new["kvk"],
+        name=new["name"],
+        kind=new["kind"],
+        sectors=new["sectors"],
+        address=Address(street=new["street"], postcode=new["postcode"], city=new["city"]),
+        care_forms=new["care_forms"],
         version=version,
         changed_by=actor,
     )
@@ -123,14 +178,11 @@ async def register_provider(uow: UnitOfWork, agb: str, data: ProviderData, actor
         uow.emit(ProviderUpdated(**state, changed_fields=sorted(diff)))
     result = Registration(agb, created=row is None, changed_fields=sorted(diff), version=version)
     if EVALUATION_INPUTS & set(diff):
-        profile = ProviderProfile(kind=data.kind, sectors=data.sectors, facts=new["facts"])
+        profile = ProviderProfile(kind=new["kind"], sectors=new["sectors"], facts=new["facts"])
+        trigger = "registration" if row is None else "fact_change"
         for policy in policies().values():
-            if policy.sector in data.sectors:
-                result.evaluations.append(
-                    await _store(
-                        uow, agb, policy, profile, version, "registration" if row is None else "fact_change", actor
-                    )
-                )
+            if policy.sector in new["sectors"]:
+                result.evaluations.append(await _store(uow, agb, policy, profile, version, trigger, actor))
     log.info(
         "provider %s %s (version %d): %s",
         agb,

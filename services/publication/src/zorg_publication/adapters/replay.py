@@ -13,11 +13,10 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from zorg_common.kafka import client_id, ensure_topics
+from zorg_common.kafka import admin_for, consumer_for, ensure_topics
 from zorg_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -36,11 +35,7 @@ class ReplayMarks:
 
 async def partitions_of(settings: ServiceSettings, topics: Sequence[str]) -> list[TopicPartition]:
     await ensure_topics(settings, topics)  # describing a missing topic may create it with other partitions
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        client_id=client_id(settings, "rebuild-admin"),
-        request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
-    )
+    admin = admin_for(settings, "rebuild-admin")
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -54,15 +49,7 @@ async def replay(
 ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
     """Yield batches of records, per partition in offset order, from 0 to the mark taken at the start."""
     partitions = await partitions_of(settings, topics)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        client_id=client_id(settings, "rebuild"),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
-        request_timeout_ms=max(settings.KAFKA_REQUEST_TIMEOUT_MS, 40_000),
-    )
+    consumer = consumer_for(settings, None, client_suffix="rebuild")
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zorg_common.db import upsert
@@ -46,10 +47,11 @@ def contract_of(row: Any) -> ContractState:
         contract_years=tuple(row.contract_years),
         version=row.version,
         terminated=row.terminated,
+        ends_on=row.ends_on,
     )
 
 
-def contract_row(state: ContractState, touched_seq: int) -> dict[str, Any]:
+def contract_row(state: ContractState, touched_seq: int, today: dt.date) -> dict[str, Any]:
     return {
         "contract_id": state.contract_id,
         "agb": state.agb,
@@ -57,6 +59,8 @@ def contract_row(state: ContractState, touched_seq: int) -> dict[str, Any]:
         "contract_years": list(state.contract_years),
         "version": state.version,
         "terminated": state.terminated,
+        "ends_on": state.ends_on,
+        "ended": not state.listed_on(today) if state.terminated else False,
         "touched_seq": touched_seq,
     }
 
@@ -115,8 +119,27 @@ async def contracts_by_id(session: AsyncSession, agbs: Iterable[str], ids: Itera
     return found
 
 
-async def save_contracts(session: AsyncSession, states: Sequence[ContractState], touched_seq: int) -> None:
-    await upsert(session, contracts, [contract_row(s, touched_seq) for s in states], ["contract_id"])
+async def save_contracts(
+    session: AsyncSession, states: Sequence[ContractState], touched_seq: int, today: dt.date
+) -> None:
+    await upsert(session, contracts, [contract_row(s, touched_seq, today) for s in states], ["contract_id"])
+
+
+async def providers_with_ends_due(session: AsyncSession, today: dt.date) -> set[str]:
+    """Providers with a terminated contract whose end date has come and is not applied to the listing yet."""
+    rows = await session.execute(
+        select(contracts.c.agb).where(contracts.c.ended.is_(False), contracts.c.ends_on <= today).distinct()
+    )
+    return {r.agb for r in rows}
+
+
+async def mark_ended(session: AsyncSession, agbs: Iterable[str], today: dt.date) -> None:
+    for chunk in _chunks(agbs):
+        await session.execute(
+            update(contracts)
+            .where(contracts.c.agb.in_(chunk), contracts.c.ended.is_(False), contracts.c.ends_on <= today)
+            .values(ended=True)
+        )
 
 
 async def entries_of(session: AsyncSession, agbs: Iterable[str]) -> dict[EntryKey, ListingItem]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from zorg_common import clock
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
-from zorg_common.paging import PageDep
+from zorg_common.paging import MAX_CURSOR, PageDep
 from zorg_common.problems import BadInput
 
 from ..domain.calendar import default_year
@@ -80,7 +80,9 @@ async def get_listings(
 )
 async def get_changes(
     runtime: RuntimeDep,
-    since: Annotated[int, Query(ge=0, description="the next_cursor of the previous answer; 0 from the start")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="the next_cursor of the previous answer; 0 from the start")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
     today = clock.today()

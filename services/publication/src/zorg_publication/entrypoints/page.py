@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -13,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from zorg_common import clock
 from zorg_common.app import UowDep
+from zorg_common.paging import MAX_PAGE
 
 from ..domain.calendar import SECTORS, SectorPublication, default_year, selectable_years
 from .caching import PUBLIC_CACHE, entity_tag, not_modified
@@ -56,8 +59,27 @@ def template_version() -> str:
     """Part of the page's ETag, so that a new release of the page is not answered with a 304."""
     loader = templates().loader
     assert loader is not None
-    sources = [loader.get_source(templates(), name)[0] for name in ("index.html", "page.css")]
+    sources = [loader.get_source(templates(), name)[0] for name in ("index.html", "style.html", "page.css")]
     return entity_tag(*sources)
+
+
+@lru_cache(maxsize=1)
+def security_headers() -> dict[str, str]:
+    """What the browser may do with the page: nothing but its own inline style (by its hash), forms to
+    itself, no framing (clickjacking), no MIME sniffing, and no search terms leaking in a Referer."""
+    style = templates().get_template("style.html").render()
+    inline = style.strip().removeprefix("<style>").removesuffix("</style>")  # what the browser hashes
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    policy = (
+        f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
 
 
 def dutch_date(day: dt.date | None) -> str:
@@ -81,7 +103,7 @@ def _parse(
         chosen_sector = None
     number = 1
     if page and page.strip():
-        if page.strip().isdigit() and 1 <= int(page) <= 100_000:
+        if page.strip().isdigit() and 1 <= int(page) <= MAX_PAGE:
             number = int(page)
         else:
             errors.append({"field": "page", "message": "Dat paginanummer bestaat niet."})
@@ -142,7 +164,7 @@ async def public_page(
     today = clock.today()
     request, errors = _parse(year, sector, q, city, page, today)
     publications = request.publications(today)
-    headers = {"Cache-Control": PUBLIC_CACHE}
+    headers = {"Cache-Control": PUBLIC_CACHE, **security_headers()}
     result = None
     if not errors:
         etag = await listing_tag(uow.session, request, publications, template_version())

@@ -1,16 +1,16 @@
 """What the rules need and keep: provider kind, authorisation request date and status, decision inputs,
 procurements per procurement, and an insured person's claims found by BSN
 
-Revision ID: 0005_claims_rules_inputs
-Revises: 0004
+Revision ID: 0006_claims_rules_inputs
+Revises: 0005_inbox_received_index
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_claims_rules_inputs"
-down_revision = "0004"
+revision = "0006_claims_rules_inputs"
+down_revision = "0005_inbox_received_index"
 branch_labels = None
 depends_on = None
 

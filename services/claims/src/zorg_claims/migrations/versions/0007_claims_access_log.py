@@ -1,15 +1,15 @@
 """The access log (NEN 7513): who read which insured person's claim and when; the database refuses edits
 
-Revision ID: 0006_claims_access_log
-Revises: 0005_claims_rules_inputs
+Revision ID: 0007_claims_access_log
+Revises: 0006_claims_rules_inputs
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_claims_access_log"
-down_revision = "0005_claims_rules_inputs"
+revision = "0007_claims_access_log"
+down_revision = "0006_claims_rules_inputs"
 branch_labels = None
 depends_on = None
 

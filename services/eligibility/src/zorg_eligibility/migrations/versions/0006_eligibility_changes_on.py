@@ -1,15 +1,15 @@
 """Evaluations record the first day a time-bound verdict would change (the provider is evaluated again then)
 
-Revision ID: 0003_eligibility_changes_on
-Revises: 0002
+Revision ID: 0006_eligibility_changes_on
+Revises: 0005_providers_contact_emails
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_eligibility_changes_on"
-down_revision = "0002"
+revision = "0006_eligibility_changes_on"
+down_revision = "0005_providers_contact_emails"
 branch_labels = None
 depends_on = None
 
