@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from zorg_claims.adapters.orm import access_log, claim_volume, claims, decisions, eligibility, known_providers
+from zorg_claims.adapters.orm import (
+    access_log,
+    claim_totals,
+    claim_volume,
+    claims,
+    decisions,
+    eligibility,
+    known_providers,
+)
 from zorg_claims.adapters.repository import SqlClaimsUnit
 from zorg_claims.domain.claim import ClaimLine
 from zorg_claims.service import SPEC
@@ -76,12 +84,15 @@ async def test_intake_and_adjudication_in_bulk_on_sqlite(tmp_path: Path, monkeyp
             recorded = (await conn.execute(select(decisions.c.claim_id, decisions.c.status))).all()
             volume = (await conn.execute(select(claim_volume.c.month, claim_volume.c.lines))).all()
             events = (await conn.execute(select(outbox.c.event_type))).scalars().all()
+            totals = (await conn.execute(select(claim_totals))).all()
         assert {row.id: (row.status, row.decision_no) for row in stored} == {
             claim_id: (decision.status, 1) for claim_id, decision in zip(taken.ids, made, strict=True)
         }
         assert sorted(recorded) == sorted((claim_id, d.status) for claim_id, d in zip(taken.ids, made, strict=True))
         assert volume == [(dt.date(2023, 6, 1), 3)]
         assert sorted(events) == ["ClaimAdjudicated"] * 3 + ["ClaimSubmitted"] * 3
+        # The totals, kept in the same transaction: the duplicate is no care of its own.
+        assert [tuple(row) for row in totals] == [(2023, "12345678", "GLI-INTAKE", "GLI", 2, 2, 16386, 2, 2, 16386)]
         # The access log is append-only on SQLite too (the embedded default of `make run`).
         async with runtime.engine.begin() as conn:
             await conn.execute(

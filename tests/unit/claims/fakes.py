@@ -21,9 +21,11 @@ from zorg_claims.adapters.repository import (
     ClaimView,
     DecisionView,
     EarlierClaim,
+    HeldRow,
     Recorded,
     Snapshot,
     StoredClaim,
+    VolumeRow,
     claim_view,
     decision_values,
     history_row,
@@ -31,6 +33,8 @@ from zorg_claims.adapters.repository import (
 )
 from zorg_claims.domain.adjudication import ContractTerms
 from zorg_claims.domain.authorisation import Authorisation
+from zorg_claims.domain.claim import DatedPrestation, contract_year
+from zorg_claims.domain.volume import NOTHING, Contribution, VolumeKey
 from zorg_common.events import CloudEvent, Event
 
 
@@ -51,6 +55,7 @@ class FakeClaimsRepository:
     authorisations: list[AuthorisationRecord] = field(default_factory=list)
     access: list[AccessEntry] = field(default_factory=list)
     locked: list[list[str]] = field(default_factory=list)  # the insured persons each batch locked
+    totals: dict[VolumeKey, Contribution] = field(default_factory=dict)
 
     # --- intake ------------------------------------------------------------------------------
 
@@ -147,6 +152,37 @@ class FakeClaimsRepository:
             stored_claim(_row(c))
             for _, c in sorted(self.claims.items())
             if c["agb"] == agb and c["sector"] == sector and c["status"] == "pending" and c["hold"] == "contract"
+        ]
+
+    async def add_to_totals(self, changes: Mapping[VolumeKey, Contribution]) -> None:
+        for key, change in changes.items():
+            self.totals[key] = self.totals.get(key, NOTHING) + change
+
+    async def volumes(
+        self, year: int, agbs: Sequence[str] | None, sector: str | None, offset: int, limit: int
+    ) -> tuple[int, list[VolumeRow]]:
+        rows = [
+            VolumeRow(k.agb, k.sector, k.prestation_code, v)
+            for k, v in sorted(self.totals.items())
+            if k.year == year and (agbs is None or k.agb in agbs) and (sector is None or k.sector == sector)
+        ]
+        page = sorted({r.agb for r in rows})[offset : offset + limit]
+        return len({r.agb for r in rows}), [r for r in rows if r.agb in page]
+
+    async def held_counts(self, sector: str, year: int, dbc_codes: Sequence[str]) -> list[HeldRow]:
+        held = [
+            c
+            for c in self.claims.values()
+            if c["hold"] is not None
+            and c["sector"] == sector
+            and c["status"] == "pending"
+            and contract_year(DatedPrestation(c["sector"], c["prestation_code"], c["service_date"], c["opening_date"]))
+            == year
+        ]
+        return [
+            HeldRow(hold, len(of), sum(c["claimed_cents"] for c in of), len({c["agb"] for c in of}))
+            for hold in sorted({c["hold"] for c in held})
+            if (of := [c for c in held if c["hold"] == hold])
         ]
 
     # --- a person's review ------------------------------------------------------------------

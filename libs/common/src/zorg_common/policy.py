@@ -10,6 +10,7 @@ here it is only data that must be well formed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -303,25 +304,74 @@ class PolicyFileError(ValueError):
     """A policy file that cannot be read or does not meet the schema; the message says where and what."""
 
 
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top)"
-        lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
+class PolicyInvalid(ValueError):
+    """A policy document (a file, or a draft sent to the API) that is not a valid policy: every problem as
+    (field, message), the field dotted as in the file (``calendar.published``, ``criteria.3.rule``)."""
+
+    def __init__(self, summary: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(summary + "".join(f"\n  {field}: {message}" for field, message in errors))
+        self.summary = summary
+        self.errors = errors
+
+
+#: The most values (mappings, lists, scalars) a policy document may unfold into. A policy file has a few
+#: hundred; YAML aliases (``*name``) can make a small document unfold into billions ("billion laughs").
+MAX_POLICY_NODES = 50_000
+
+
+def _unfolds_within(raw: Any, budget: int) -> bool:
+    """Whether ``raw``, with every alias followed, has at most ``budget`` values (a cycle never does)."""
+    stack = [raw]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return True
+
+
+def _field_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in err["loc"]) or "(top)", err["msg"]) for err in exc.errors()]
+
+
+def parse_policy(text: str, *, syntax: Literal["yaml", "json"] = "yaml") -> Policy:
+    """A policy from the text of a policy file (YAML) or its JSON form, validated by the one schema.
+
+    Raises ``PolicyInvalid`` naming every problem; a document too deep to read is one of them.
+    """
+    try:
+        raw: Any = json.loads(text) if syntax == "json" else yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise PolicyInvalid(f"cannot be read as {syntax.upper()}", [("(top)", str(exc))]) from None
+    except RecursionError:
+        raise PolicyInvalid(f"cannot be read as {syntax.upper()}", [("(top)", "nested too deeply")]) from None
+    if not isinstance(raw, dict):
+        kind = type(raw).__name__
+        raise PolicyInvalid("a policy is a mapping of fields", [("(top)", f"a mapping of fields, not {kind}")])
+    if not _unfolds_within(raw, MAX_POLICY_NODES):
+        raise PolicyInvalid("too large", [("(top)", f"unfolds into more than {MAX_POLICY_NODES:,} values")])
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyInvalid("not a valid policy", _field_errors(exc)) from None
+    except RecursionError:
+        raise PolicyInvalid("not a valid policy", [("(top)", "nested too deeply")]) from None
 
 
 def load_policy_file(path: Path) -> Policy:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise PolicyFileError(f"{path}: cannot be read as YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PolicyFileError(f"{path}: a policy file is a mapping of fields, not {type(raw).__name__}")
     try:
-        policy = Policy.model_validate(raw)
-    except ValidationError as exc:
-        raise PolicyFileError(f"{path}: not a valid policy:\n{_describe(exc)}") from exc
+        policy = parse_policy(text)
+    except PolicyInvalid as exc:
+        raise PolicyFileError(f"{path}: {exc}") from exc
     if path.stem != policy.id:
         raise PolicyFileError(f"{path}: the file must be named after its id, {policy.id}.yaml")
     return policy

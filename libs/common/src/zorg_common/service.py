@@ -53,6 +53,9 @@ class ServiceSpec:
     publishes: Sequence[str] = ()
     demo: DemoLoader | None = None
     demo_order: int = 100  # lower loads first (providers before contracts before claims)
+    #: Loaded after every service's ``demo``, in the same order: demo data that reads what other
+    #: services' demos made (a simulation over the demo's claims, the projections of an offer).
+    demo_followup: DemoLoader | None = None
     cli: click.Group | None = None
     title: str = ""
     description: str = ""

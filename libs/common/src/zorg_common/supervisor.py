@@ -153,17 +153,19 @@ class Platform:
         def token(*scopes: str, agb: str | None = None) -> str:
             return issue_token(settings, scopes, agb=agb, subject="demo-loader")
 
-        for spec in sorted(self.specs.values(), key=lambda s: s.demo_order):
-            if spec.demo is None:
+        ordered = sorted(self.specs.values(), key=lambda s: s.demo_order)
+        stages = [(spec, spec.demo, "") for spec in ordered] + [(s, s.demo_followup, " (follow-up)") for s in ordered]
+        for spec, loader, stage in stages:
+            if loader is None:
                 continue
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self._port(spec)}", timeout=30) as client:
                 try:
-                    note = await spec.demo(client, token)
-                    self._echo(f"demo data   {spec.name}: loaded")
+                    note = await loader(client, token)
+                    self._echo(f"demo data   {spec.name}{stage}: loaded")
                     if note:
                         self._demo_notes.append(note)
                 except Exception as exc:  # the platform still runs; say what went wrong
-                    self._echo(f"demo data   {spec.name}: FAILED: {exc}")
+                    self._echo(f"demo data   {spec.name}{stage}: FAILED: {exc}")
 
     def _print_urls(self) -> None:
         lines = ["", "Zorginkoop is running:"]

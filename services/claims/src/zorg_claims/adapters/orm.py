@@ -81,6 +81,25 @@ claim_volume = Table(
     PrimaryKeyConstraint("agb", "month", name="pk_claim_volume"),
 )
 
+# What the decisions add up to per contract year, provider and prestation (domain/volume.py says what
+# counts), kept in the transactions that decide: the summaries other services read (GET /claims/volumes).
+claim_totals = Table(
+    "claim_totals",
+    metadata,
+    Column("year", Integer, nullable=False),
+    Column("agb", String(8), nullable=False),
+    Column("prestation_code", String(32), nullable=False),
+    Column("sector", String(3), nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("claimed_cents", BigInteger, nullable=False),
+    Column("paid_lines", Integer, nullable=False),
+    Column("paid_quantity", BigInteger, nullable=False),
+    Column("allowed_cents", BigInteger, nullable=False),
+    # A provider's year is one range of the key; a year's providers, in order, another.
+    PrimaryKeyConstraint("year", "agb", "prestation_code", name="pk_claim_totals"),
+)
+
 # Every decision on a claim, in order: a rerun adds one, it never edits one.
 decisions = Table(
     "decisions",

@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Integer,
     String,
     Text,
     bindparam,
+    case,
+    distinct,
+    extract,
     func,
     insert,
     select,
@@ -37,10 +41,12 @@ from zorg_common.uow import UnitOfWork
 from ..domain.adjudication import ContractTerms, Decision
 from ..domain.authorisation import Authorisation, AuthorisationStatus
 from ..domain.claim import StoredLine
+from ..domain.volume import Contribution, VolumeKey
 from .orm import (
     access_log,
     authorisations,
     bank_accounts,
+    claim_totals,
     claim_volume,
     claims,
     contracts,
@@ -132,6 +138,8 @@ class ClaimView:
     decision_no: int
     decided_by: str | None
     rule_version: str | None
+    opening_date: dt.date | None = None
+    quantity: int = 1
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,24 @@ class AuthorisationRecord:
 
 
 @dataclass(frozen=True)
+class VolumeRow:
+    """One row of the totals: a provider's prestation in a contract year, and what it adds up to."""
+
+    agb: str
+    sector: str
+    prestation_code: str
+    totals: Contribution
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    hold: str
+    claims: int
+    claimed_cents: int
+    providers: int
+
+
+@dataclass(frozen=True)
 class ClaimFilter:
     agb: str | None = None
     status: str | None = None
@@ -198,6 +224,13 @@ class ClaimsRepository(Protocol):
     async def snapshot(self, batch: Sequence[StoredClaim], volume_since: dt.date) -> Snapshot: ...
     async def record(self, decided: Sequence[Recorded], now: dt.datetime) -> None: ...
     async def held_for_contract(self, agb: str, sector: str) -> list[StoredClaim]: ...
+    async def add_to_totals(self, changes: Mapping[VolumeKey, Contribution]) -> None: ...
+
+    # summaries for other services
+    async def volumes(
+        self, year: int, agbs: Sequence[str] | None, sector: str | None, offset: int, limit: int
+    ) -> tuple[int, list[VolumeRow]]: ...
+    async def held_counts(self, sector: str, year: int, dbc_codes: Sequence[str]) -> list[HeldRow]: ...
 
     # a person's review
     async def held_for_review(self, claim_id: str) -> ClaimView | None: ...
@@ -402,6 +435,20 @@ _DECIDE = (
         hold=bindparam("hold"),
     )
 )
+# PostgreSQL: a batch's changes to the totals in one statement, each key added to (or started); the keys
+# come sorted, so two batches lock the rows they share in one order and never deadlock.
+_TOTALS = ("lines", "quantity", "claimed_cents", "paid_lines", "paid_quantity", "allowed_cents")
+_ADD_TO_TOTALS = text(
+    "INSERT INTO claim_totals (year, agb, prestation_code, sector, " + ", ".join(_TOTALS) + ")"
+    " SELECT * FROM unnest(:years, :agbs, :codes, :sectors, :lines, :quantity, :claimed_cents, :paid_lines,"
+    " :paid_quantity, :allowed_cents)"
+    " ON CONFLICT (year, agb, prestation_code) DO UPDATE SET "
+    + ", ".join(f"{c} = claim_totals.{c} + EXCLUDED.{c}" for c in _TOTALS)
+).bindparams(
+    bindparam("years", type_=ARRAY(Integer)),
+    *(bindparam(name, type_=ARRAY(Text)) for name in ("agbs", "codes", "sectors")),
+    *(bindparam(name, type_=ARRAY(BigInteger)) for name in _TOTALS),
+)
 _CLAIMS_INSERT = db.BulkInsert(claims, [c.name for c in claims.columns])
 _EXISTING = select(claims.c.id, claims.c.agb, claims.c.provider_reference).where(
     db.among(claims.c.agb, "agbs", postgres=False),
@@ -454,6 +501,8 @@ def claim_view(row: Any) -> ClaimView:
         decision_no=row.decision_no,
         decided_by=row.decided_by,
         rule_version=row.rule_version,
+        opening_date=row.opening_date,
+        quantity=row.quantity,
     )
 
 
@@ -577,6 +626,87 @@ class SqlClaimsRepository:
 
     async def held_for_contract(self, agb: str, sector: str) -> list[StoredClaim]:
         return [stored_claim(r) for r in await self.session.execute(self.q.held, {"agb": agb, "sector": sector})]
+
+    async def add_to_totals(self, changes: Mapping[VolumeKey, Contribution]) -> None:
+        """Add a batch's changes to the totals: one statement on PostgreSQL, whatever the batch's size."""
+        if not changes:
+            return
+        keys = sorted(changes)
+        if self.q.postgres:
+            params: dict[str, Any] = {
+                "years": [k.year for k in keys],
+                "agbs": [k.agb for k in keys],
+                "codes": [k.prestation_code for k in keys],
+                "sectors": [k.sector for k in keys],
+            }
+            params.update({name: [getattr(changes[k], name) for k in keys] for name in _TOTALS})
+            await self.session.execute(_ADD_TO_TOTALS, params)
+            return
+        statement = db.dialect_insert(self.session, claim_totals)
+        statement = statement.on_conflict_do_update(
+            index_elements=["year", "agb", "prestation_code"],
+            set_={name: claim_totals.c[name] + statement.excluded[name] for name in _TOTALS},
+        )
+        rows = [
+            {"year": k.year, "agb": k.agb, "prestation_code": k.prestation_code, "sector": k.sector}
+            | {name: getattr(changes[k], name) for name in _TOTALS}
+            for k in keys
+        ]
+        await self.session.execute(statement, rows)
+
+    # --- summaries for other services ---------------------------------------------------------
+
+    async def volumes(
+        self, year: int, agbs: Sequence[str] | None, sector: str | None, offset: int, limit: int
+    ) -> tuple[int, list[VolumeRow]]:
+        """A page of providers (by AGB code) with claims in the contract year, and their rows."""
+        where = [claim_totals.c.year == year]
+        if agbs is not None:
+            where.append(claim_totals.c.agb.in_(list(agbs)))
+        if sector is not None:
+            where.append(claim_totals.c.sector == sector)
+        total = await self.session.scalar(select(func.count(distinct(claim_totals.c.agb))).where(*where))
+        page = list(
+            await self.session.scalars(
+                select(claim_totals.c.agb)
+                .where(*where)
+                .distinct()
+                .order_by(claim_totals.c.agb)
+                .offset(offset)
+                .limit(limit)
+            )
+        )
+        if not page:
+            return total or 0, []
+        rows = await self.session.execute(
+            select(claim_totals)
+            .where(*where, claim_totals.c.agb.in_(page))
+            .order_by(claim_totals.c.agb, claim_totals.c.prestation_code)
+        )
+        return total or 0, [
+            VolumeRow(r.agb, r.sector, r.prestation_code, Contribution(*(getattr(r, name) for name in _TOTALS)))
+            for r in rows
+        ]
+
+    async def held_counts(self, sector: str, year: int, dbc_codes: Sequence[str]) -> list[HeldRow]:
+        """Held claims of the sector whose contract year is ``year`` (a DBC's opening year, else the service
+        year), counted per hold; the held-claims index finds them."""
+        contract_year = case(
+            (claims.c.prestation_code.in_(list(dbc_codes)), extract("year", claims.c.opening_date)),
+            else_=extract("year", claims.c.service_date),
+        )
+        rows = await self.session.execute(
+            select(claims.c.hold, func.count(), func.sum(claims.c.claimed_cents), func.count(distinct(claims.c.agb)))
+            .where(
+                claims.c.hold.is_not(None),
+                claims.c.sector == sector,
+                claims.c.status == "pending",
+                contract_year == year,
+            )
+            .group_by(claims.c.hold)
+            .order_by(claims.c.hold)
+        )
+        return [HeldRow(hold, count, int(claimed or 0), providers) for hold, count, claimed, providers in rows]
 
     # --- a person's review ------------------------------------------------------------------
 

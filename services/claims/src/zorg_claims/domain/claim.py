@@ -100,7 +100,30 @@ class StoredLine:
     authorisation_number: str | None
 
 
-def contract_year(line: LineFacts, available: dict[str, Policy] | None = None) -> int:
+class Dated(Protocol):
+    """What a line's contract year depends on."""
+
+    @property
+    def sector(self) -> str: ...
+    @property
+    def prestation_code(self) -> str: ...
+    @property
+    def service_date(self) -> dt.date: ...
+    @property
+    def opened(self) -> dt.date: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DatedPrestation:
+    """A prestation and its dates, apart from the rest of its line (a claim as the API reads it)."""
+
+    sector: str
+    prestation_code: str
+    service_date: dt.date
+    opened: dt.date
+
+
+def contract_year(line: Dated, available: dict[str, Policy] | None = None) -> int:
     """The contract year a line is judged in (DOMAIN.md rule 7, seed 001 "dbc's geopend ... in 2021"):
     for a DBC the year of its opening date, for every other prestation the year of its service date."""
     latest = policy_for(line.sector, line.service_date.year, available)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from zorg_common import clock
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
+from zorg_common.claims_api import MAX_AGBS, HeldClaims, ProviderVolumes
 from zorg_common.identifiers import Agb, Bsn
 from zorg_common.limits import body_limit
 from zorg_common.paging import Page, PageDep
@@ -30,15 +31,24 @@ from ..service_layer.authorisations import record_authorisation
 from ..service_layer.intake import DoorError, door_check, submit
 from ..service_layer.reading import list_claims, read_access_log, read_claim, read_decisions
 from ..service_layer.review import review_claim
+from ..service_layer.summaries import held_claims, provider_volumes
 from ..settings import ClaimsSettings
 
 ReadClaims = Annotated[Principal, Depends(require_scope("claims:read", portal=True))]
+#: Summaries over every provider: staff and other services (their service tokens), never a portal token.
+ReadSummaries = Annotated[Principal, Depends(require_scope("claims:read"))]
 WriteClaims = Annotated[Principal, Depends(require_scope("claims:write"))]
 Admin = Annotated[Principal, Depends(require_scope("admin"))]
 ClaimId = Annotated[str, Path(max_length=36)]
 Status = Literal["received", "approved", "partially_approved", "rejected", "pending"]
+Sector = Literal["GLI", "GGZ"]
+Year = Annotated[
+    int, Query(ge=2000, le=2100, description="the contract year: a DBC's opening year, else the service year")
+]
 
 claims_router = APIRouter(prefix="/claims", tags=["claims"])
+# Before claims_router in the service's routers: /claims/volumes is no claim id.
+summaries_router = APIRouter(prefix="/claims", tags=["summaries"])
 authorisations_router = APIRouter(prefix="/authorisations", tags=["authorisations"])
 access_log_router = APIRouter(prefix="/access-log", tags=["access log"])
 
@@ -334,3 +344,32 @@ async def get_access_log(
 ) -> Page[AccessOut]:
     total, entries = await read_access_log(SqlClaimsUnit(uow), bsn, agb, since, paging.offset, paging.page_size)
     return Page(items=[AccessOut.of(e) for e in entries], page=paging.page, page_size=paging.page_size, total=total)
+
+
+@summaries_router.get(
+    "/volumes",
+    response_model=Page[ProviderVolumes],
+    summary="Claim volumes per provider and prestation of a contract year: delivered, paid, and what it cost",
+)
+async def get_volumes(
+    uow: UowDep,
+    _: ReadSummaries,
+    paging: PageDep,
+    year: Year,
+    agb: Annotated[
+        list[Agb] | None,
+        Query(max_length=MAX_AGBS, description=f"only these providers (repeat it, at most {MAX_AGBS})"),
+    ] = None,
+    sector: Annotated[Sector | None, Query()] = None,
+) -> Page[ProviderVolumes]:
+    """Without ``agb``, every provider with claims in the year, page by page (by AGB code). A provider
+    without claims in the year is left out."""
+    total, items = await provider_volumes(SqlClaimsUnit(uow), year, agb, sector, paging.offset, paging.page_size)
+    return Page(items=items, page=paging.page, page_size=paging.page_size, total=total)
+
+
+@summaries_router.get(
+    "/holds", response_model=HeldClaims, summary="Held claims of a sector and contract year, counted per hold"
+)
+async def get_holds(uow: UowDep, _: ReadSummaries, sector: Annotated[Sector, Query()], year: Year) -> HeldClaims:
+    return await held_claims(SqlClaimsUnit(uow), sector, year)

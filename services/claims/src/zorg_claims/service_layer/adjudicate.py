@@ -23,6 +23,7 @@ from ..domain.calendar import add_months
 from ..domain.claim import StoredLine, contract_year
 from ..domain.programme import ProgrammeClaim
 from ..domain.review import hold_for_review
+from ..domain.volume import NOTHING, Contribution, contribution, tally, volume_key
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,12 @@ def _decide(known: _Known, claim: StoredClaim, review: Review) -> Recorded | Non
     return Recorded(claim.id, decision, claim.decision_no + 1, hold)
 
 
+def counted(item: Recorded, quantity: int) -> Contribution:
+    """What a recorded decision counts in the totals (domain/volume.py)."""
+    d = item.decision
+    return contribution(d.status, d.reasons, quantity, d.claimed_cents, d.allowed_cents)
+
+
 def adjudicated(agb: str, item: Recorded, now: dt.datetime) -> ClaimAdjudicated:
     """The event of a recorded decision (the rules' or a person's)."""
     d = item.decision
@@ -164,6 +171,10 @@ async def adjudicate_claims(
     recorded = [(claim, item) for claim, item in decided if item is not None]
     now = clock.utcnow()
     await unit.claims.record([item for _, item in recorded], now)
+    # The rules decide only claims received or pending (``_open_to_rules``), which count nowhere yet: each
+    # decision adds what it counts, in this same transaction.
+    moves = [(volume_key(c.line.agb, c.line), NOTHING, counted(item, c.line.quantity)) for c, item in recorded]
+    await unit.claims.add_to_totals(tally(moves))
     for claim, item in recorded:
         unit.emit(adjudicated(claim.line.agb, item, now))
     log.debug("adjudicated %d claim(s)", len(recorded))

@@ -7,8 +7,10 @@ from zorg_common.problems import Conflict, NotFound
 
 from ..adapters.repository import ClaimsUnit, ClaimView, Recorded
 from ..domain.adjudication import RULE_VERSION
+from ..domain.claim import DatedPrestation
 from ..domain.review import HeldClaim, Verdict, reviewed
-from .adjudicate import adjudicated
+from ..domain.volume import contribution, tally, volume_key
+from .adjudicate import adjudicated, counted
 
 
 async def review_claim(unit: ClaimsUnit, claim_id: str, verdict: Verdict, note: str | None, reviewer: str) -> ClaimView:
@@ -34,6 +36,10 @@ async def review_claim(unit: ClaimsUnit, claim_id: str, verdict: Verdict, note: 
     now = clock.utcnow()
     if not await unit.claims.record_person(item, now, expected_no=claim.decision_no):
         raise Conflict(f"claim {claim_id} was decided by someone else meanwhile")
+    before = contribution(claim.status, claim.reasons, claim.quantity, claim.claimed_cents, claim.allowed_cents)
+    assert claim.opening_date is not None  # a stored claim always has one (the service date by default)
+    line = DatedPrestation(claim.sector, claim.prestation_code, claim.service_date, claim.opening_date)
+    await unit.claims.add_to_totals(tally([(volume_key(claim.agb, line), before, counted(item, claim.quantity))]))
     unit.emit(adjudicated(claim.agb, item, now))
     decided = await unit.claims.claim(claim_id)
     assert decided is not None

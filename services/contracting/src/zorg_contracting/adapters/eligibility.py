@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from zorg_common.service_auth import ServiceTokens, TokenUnavailable
+from zorg_common.service_auth import ServiceTokens
+from zorg_common.service_client import ServiceClient, ServiceUnavailable
 
 from ..domain.intake import Evaluation, FailedCriterion, RegisterEntry
 from ..settings import ContractingSettings
-
-log = logging.getLogger(__name__)
 
 
 class EligibilityUnavailable(Exception):
@@ -32,38 +29,24 @@ class EligibilityClient:
         tokens: ServiceTokens | None = None,
     ) -> None:
         self.settings = settings
-        self.http = http or httpx.AsyncClient(
-            base_url=settings.ELIGIBILITY_URL,
-            timeout=settings.ELIGIBILITY_TIMEOUT_S,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-        )
-        self._owns_http = http is None
         self.tokens = tokens or ServiceTokens(settings, ["providers:read"])
+        self.client = ServiceClient(
+            "eligibility",
+            self.tokens,
+            base_url=settings.ELIGIBILITY_URL,
+            timeout_s=settings.ELIGIBILITY_TIMEOUT_S,
+            retries=settings.ELIGIBILITY_RETRIES,
+            http=http,
+        )
 
     async def close(self) -> None:
-        await self.tokens.close()
-        if self._owns_http:
-            await self.http.aclose()
+        await self.client.close()
 
     async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        tries = self.settings.ELIGIBILITY_RETRIES + 1
-        last: str = ""
-        for attempt in range(tries):
-            try:
-                response = await self.http.request(method, path, headers=await self.tokens.headers(), **kw)
-            except (httpx.HTTPError, TokenUnavailable) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 401:
-                    self.tokens.forget()  # expired or revoked early: the next try gets a new one
-                    last = "HTTP 401"
-                elif response.status_code < 500:
-                    return response
-                else:
-                    last = f"HTTP {response.status_code}"
-            if attempt + 1 < tries:
-                await asyncio.sleep(0.2 * 2**attempt)
-        raise EligibilityUnavailable(f"{method} {path}: {last}")
+        try:
+            return await self.client.request(method, path, **kw)
+        except ServiceUnavailable as exc:
+            raise EligibilityUnavailable(str(exc)) from None
 
     async def register(self, agb: str) -> RegisterEntry | None:
         """The provider as the register holds it (name, KvK, kind, contact addresses); None when unknown."""
