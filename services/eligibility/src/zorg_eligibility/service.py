@@ -5,10 +5,11 @@ from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
 from .entrypoints.api import evaluations_router, policies_router, providers_router
-from .entrypoints.demo import load_demo
+from .entrypoints.demo import load_demo, simulate_draft
 from .entrypoints.importer import providers_cli
 from .entrypoints.page import router as page_router
 from .entrypoints.portal import router as portal_router
+from .entrypoints.simulations import router as simulations_router
 from .entrypoints.worker import reevaluation_worker
 from .service_layer.mail import mail_worker
 from .settings import EligibilitySettings
@@ -19,10 +20,12 @@ SPEC = ServiceSpec(
     settings_cls=EligibilitySettings,
     metadata=metadata,
     migrations="zorg_eligibility.migrations",
-    routers=(providers_router, policies_router, evaluations_router, portal_router, page_router),
+    # simulations before policies: /policies/simulations is no policy id
+    routers=(providers_router, simulations_router, policies_router, evaluations_router, portal_router, page_router),
     workers=(reevaluation_worker, mail_worker),
     cli=providers_cli,
     demo=load_demo,
+    demo_followup=simulate_draft,
     topics=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE),
     publishes=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE),
     demo_order=10,

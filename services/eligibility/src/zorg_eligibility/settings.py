@@ -11,6 +11,7 @@ from zorg_common.settings import ServiceSettings
 class EligibilitySettings(ServiceSettings):
     SERVICE: ClassVar[str] = "eligibility"
     DEFAULT_PORT: ClassVar[int] = 8001
+    CALLS_SERVICES: ClassVar[bool] = True  # claims, for last year's amounts in a policy simulation
 
     #: How often the worker looks for providers whose verdict changes with time today (the daily
     #: re-evaluation); it also looks once at start.
@@ -30,10 +31,17 @@ class EligibilitySettings(ServiceSettings):
     #: of them, and beyond that a log-in is answered 503 (a flood cannot take every core).
     PORTAL_HASH_CONCURRENCY: int = Field(default=2, ge=1)
     PORTAL_HASH_QUEUE: int = Field(default=64, ge=0)
-    #: Where the services are, for the portal page (the browser) to call: by default their own URLs
-    #: (`zorg up` sets them); behind one ingress, the paths it routes (e.g. /claims-api).
+    #: Where the services are: the portal page (the browser) calls them there, by default (`zorg up` sets
+    #: them; behind one ingress, the paths it routes, e.g. /claims-api), and a simulation asks claims there.
     CLAIMS_URL: str = "http://127.0.0.1:8003"
     CONTRACTING_URL: str = "http://127.0.0.1:8002"
+    #: Seconds one call to the claims service may take (a simulation asks it for last year's amounts; it
+    #: answers without them when claims cannot).
+    CLAIMS_TIMEOUT_S: float = Field(default=5.0, gt=0)
+    #: The largest draft policy POST /policies/simulations takes (413 beyond), and how many simulations
+    #: are kept (the oldest go when a new one is stored).
+    SIMULATION_MAX_BYTES: int = Field(default=262_144, ge=1_024)
+    SIMULATIONS_KEPT: int = Field(default=100, ge=1, le=10_000)
     PORTAL_CLAIMS_BASE: str | None = None
     PORTAL_CONTRACTING_BASE: str | None = None
 

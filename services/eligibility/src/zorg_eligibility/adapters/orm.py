@@ -139,3 +139,24 @@ portal_mail = Table(
     Column("last_error", String(500), nullable=True),
 )
 Index("ix_portal_mail_unsent", portal_mail.c.next_attempt_at, postgresql_where=portal_mail.c.sent_at.is_(None))
+
+# Policy impact simulations (POST /policies/simulations): a draft policy against the current one over the
+# register on one date, stored with its result so that it can be read later (JSON, CSV). A draft is never
+# a policy: it lives only here. The newest SIMULATIONS_KEPT are kept.
+simulations = Table(
+    "simulations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("policy_id", String(20), nullable=False),  # the draft's id
+    Column("current_policy_id", String(20), nullable=False),
+    Column("sector", String(3), nullable=False),
+    Column("simulated_on", Date, nullable=False),
+    Column("claims_year", Integer, nullable=False),
+    Column("claims_available", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("draft", JSON, nullable=False),  # the draft as validated
+    Column("summary", JSON, nullable=False),
+    Column("result", JSON, nullable=False),  # criteria, routes and every provider side by side
+)
+Index("ix_simulations_created_at", simulations.c.created_at)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,7 +96,15 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
             ("in_person", "digital"),
             ("secretariaat@delinde.example", "inkoop@delinde.example"),
         ),
-        _provider(3, "Leefstijlcoach J. de Vries", "individual", ["GLI"], GLI_OK, contacts=("info@devries.example",)),
+        # A solo coach without a CO2 roadmap (an expectation of GLI-2023; the draft GLI-2024 requires it).
+        _provider(
+            3,
+            "Leefstijlcoach J. de Vries",
+            "individual",
+            ["GLI"],
+            {**GLI_OK, "co2_roadmap": False},
+            contacts=("info@devries.example",),
+        ),
     ]
     failures: dict[str, dict[str, Any]] = {
         "KVK_REGISTERED": {"kvk_registered": False},
@@ -200,3 +210,34 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> str
             (await client.put(f"/providers/{agb}/bank-account", json=accounts[agb], headers=headers)).raise_for_status()
     log.info("demo: %d providers registered", len(demo_providers()))
     return await load_demo_account(client, headers)
+
+
+#: The draft policy of the demo's impact simulation: GLI-2024 as it might be (never loaded as a policy).
+DRAFT_GLI_2024 = Path(str(files("zorg_eligibility") / "drafts" / "GLI-2024.yaml"))
+
+
+def demo_draft() -> bytes:
+    return DRAFT_GLI_2024.read_bytes()
+
+
+async def simulate_draft(client: httpx.AsyncClient, token: Callable[..., str]) -> str:
+    """The draft GLI-2024 simulated over the demo register (once the claims demo is in: last year's amounts
+    of those who would newly fail come from it); a second run finds it there. Says where to read it."""
+    headers = {"Authorization": f"Bearer {token('providers:write', 'providers:read')}"}
+    listed = (await client.get("/policies/simulations", headers=headers)).json()["items"]
+    found = next((s for s in listed if s["policy_id"] == "GLI-2024" and s["claims_available"]), None)
+    if found is None:
+        response = await client.post(
+            "/policies/simulations",
+            content=demo_draft(),
+            headers={**headers, "Content-Type": "application/yaml"},
+        )
+        response.raise_for_status()
+        found = response.json()
+    summary = found["summary"]
+    log.info("demo: draft GLI-2024 simulated (%s)", found["id"])
+    return (
+        f"  Beleidssimulatie concept GLI-2024: {client.base_url}/policies/simulations/{found['id']}"
+        f" (?format=csv; {summary['newly_ineligible']} niet meer geschikt, {summary['newly_eligible']} nieuw"
+        f" geschikt, {summary['route_changed']} andere route)"
+    )
