@@ -7,6 +7,7 @@ page), never per claim (ARCHITECTURE.md): a caller asks for up to ``MAX_AGBS`` p
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
@@ -93,17 +94,16 @@ class ClaimsClient:
         await self.client.close()
 
     async def volumes(self, year: int, agbs: Sequence[str]) -> dict[str, ProviderVolumes]:
-        """The year's volumes of these providers (one call per ``MAX_AGBS``); a provider without claims is
-        left out."""
+        """The year's volumes of these providers (one call per ``MAX_AGBS``, at once); a provider without
+        claims is left out."""
         wanted = sorted(set(agbs))
-        found: dict[str, ProviderVolumes] = {}
-        for start in range(0, len(wanted), MAX_AGBS):
-            chunk = wanted[start : start + MAX_AGBS]
-            params: list[tuple[str, str | int]] = [("year", year), ("page_size", MAX_AGBS)]
-            params += [("agb", a) for a in chunk]
-            page = Page[ProviderVolumes].model_validate(await self._get("/claims/volumes", params))
-            found.update((item.agb, item) for item in page.items)
-        return found
+        chunks = [wanted[start : start + MAX_AGBS] for start in range(0, len(wanted), MAX_AGBS)]
+        pages = await asyncio.gather(*(self._volumes(year, chunk) for chunk in chunks))
+        return {item.agb: item for page in pages for item in page.items}
+
+    async def _volumes(self, year: int, agbs: Sequence[str]) -> Page[ProviderVolumes]:
+        params: list[tuple[str, str | int]] = [("year", year), ("page_size", MAX_AGBS), *(("agb", a) for a in agbs)]
+        return Page[ProviderVolumes].model_validate(await self._get("/claims/volumes", params))
 
     async def holds(self, sector: str, year: int) -> HeldClaims:
         return HeldClaims.model_validate(await self._get("/claims/holds", [("sector", sector), ("year", year)]))

@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 from zorg_common.policy import (
     AllOf,
     AnyOf,
+    Criterion,
     FactIncludesAny,
     FactIs,
     IncludesRecognisedProgramme,
@@ -96,39 +97,38 @@ def _any(verdicts: Sequence[Verdict]) -> Verdict:
     return UNKNOWN if UNKNOWN in verdicts else FAIL
 
 
-_MISSING = object()
-
-
 def _date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def check(rule: Rule, facts: Mapping[str, Any], on: dt.date, policy: Policy) -> Verdict:
     """The verdict of one rule of ``policy`` on the facts, as of ``on``."""
-    # Dispatch on the exact type (the schema admits these six, no subclasses): this runs tens of
-    # thousands of times in one simulation.
+    # Dispatch on the exact type, the commonest first (the schema admits these six and no subclasses):
+    # a simulation runs this hundreds of thousands of times in one request.
+    if type(rule) is FactIs:
+        value = facts.get(rule.fact)  # left out or null: unknown
+        return UNKNOWN if value is None else PASS if bool(value) is rule.equals else FAIL
     if type(rule) is AllOf:
         return _all([check(r, facts, on, policy) for r in rule.all_of])
     if type(rule) is AnyOf:
         return _any([check(r, facts, on, policy) for r in rule.any_of])
-    assert not isinstance(rule, AllOf | AnyOf)
-    value = facts.get(rule.fact, _MISSING)
-    if value is _MISSING:
-        return UNKNOWN
     if type(rule) is NoDateWithinYears:
-        if value is None:  # null: no such date on file
+        if rule.fact not in facts:
+            return UNKNOWN
+        day = facts[rule.fact]
+        if day is None:  # null: no such date on file
             return PASS
         # An error on the boundary day itself lies outside the window (DOMAIN.md, Decision).
-        return PASS if _date(value) <= years_before(on, rule.no_date_within_years) else FAIL
-    if value is None:
-        return UNKNOWN
-    if type(rule) is FactIs:
-        return PASS if bool(value) is rule.equals else FAIL
+        return PASS if _date(day) <= years_before(on, rule.no_date_within_years) else FAIL
     if type(rule) is FactIncludesAny:
-        return PASS if set(value) & set(rule.includes_any) else FAIL
+        values = facts.get(rule.fact)
+        return UNKNOWN if values is None else PASS if set(values) & set(rule.includes_any) else FAIL
     if type(rule) is IncludesRecognisedProgramme:
+        names = facts.get(rule.fact)
+        if names is None:
+            return UNKNOWN
         # The policy's one list and one comparison, as the follow format and claims use them.
-        return PASS if any(policy.recognised_programme(name) for name in value) else FAIL
+        return PASS if any(policy.recognised_programme(name) for name in names) else FAIL
     raise TypeError(f"unknown rule {rule!r}")  # pragma: no cover - the schema admits no other
 
 
@@ -180,11 +180,33 @@ def route_for(policy: Policy, provider: ProviderProfile) -> tuple[RouteRule | No
     return chosen, ([] if chosen else [NO_ROUTE_FOR_KIND])
 
 
+def _has_date(rule: Rule) -> bool:
+    if isinstance(rule, AllOf | AnyOf):
+        return any(_has_date(r) for r in (rule.all_of if isinstance(rule, AllOf) else rule.any_of))
+    return isinstance(rule, NoDateWithinYears)
+
+
+#: Per policy (by identity; the policy itself is kept, so its id is not reused while cached): the
+#: criteria whose verdict can change with time. Most criteria cannot, and ``evaluate`` asks each one.
+_TIME_BOUND: dict[int, tuple[Policy, tuple[Criterion, ...]]] = {}
+
+
+def time_bound(policy: Policy) -> tuple[Criterion, ...]:
+    found = _TIME_BOUND.get(id(policy))
+    if found is None or found[0] is not policy:
+        if len(_TIME_BOUND) >= 64:  # drafts come and go: forget the oldest
+            del _TIME_BOUND[next(iter(_TIME_BOUND))]
+        found = _TIME_BOUND[id(policy)] = (policy, tuple(c for c in policy.criteria if _has_date(c.rule)))
+    return found[1]
+
+
 def evaluate(policy: Policy, provider: ProviderProfile, on: dt.date) -> Outcome:
     facts = provider.facts
     verdicts = tuple(
-        CriterionVerdict(c.code, check(c.rule, facts, on, policy), c.blocking, c.text_nl, c.text_en)
-        for c in policy.criteria
+        [
+            CriterionVerdict(c.code, check(c.rule, facts, on, policy), c.blocking, c.text_nl, c.text_en)
+            for c in policy.criteria
+        ]
     )
     warnings = [v.code for v in verdicts if not v.blocking and v.verdict != PASS]
     eligible = all(v.verdict == PASS for v in verdicts if v.blocking)
@@ -194,6 +216,7 @@ def evaluate(policy: Policy, provider: ProviderProfile, on: dt.date) -> Outcome:
     route, route_warnings = route_for(policy, provider)
     warnings += route_warnings
     chosen = route if eligible else None
+    changes = [d for c in time_bound(policy) if (d := changes_on(c.rule, facts, on)) is not None]
     return Outcome(
         policy_id=policy.id,
         evaluated_on=on,
@@ -202,7 +225,5 @@ def evaluate(policy: Policy, provider: ProviderProfile, on: dt.date) -> Outcome:
         contract_years=chosen.contract_years if chosen else None,
         criteria=verdicts,
         warnings=tuple(warnings),
-        changes_on=min(
-            (d for c in policy.criteria if (d := changes_on(c.rule, provider.facts, on)) is not None), default=None
-        ),
+        changes_on=min(changes, default=None),
     )

@@ -103,25 +103,21 @@ def change_of(current: Side, draft: Side) -> Change:
 
 
 def _criteria(
-    current: Policy, draft: Policy, outcomes: Iterable[tuple[Outcome, Outcome]]
+    current: Policy, draft: Policy, now: Counter[tuple[str, str]], then: Counter[tuple[str, str]]
 ) -> tuple[CriterionCount, ...]:
-    """Providers per verdict of every criterion of either policy (the current policy's, then the draft's new ones)."""
-    counts: dict[str, tuple[Counter[str], Counter[str]]] = {}
-    for now, then in outcomes:
-        for side, outcome in ((0, now), (1, then)):
-            for verdict in outcome.criteria:
-                counts.setdefault(verdict.code, (Counter(), Counter()))[side][verdict.verdict] += 1
+    """Providers per verdict of every criterion of either policy (the current policy's, then the draft's new ones),
+    from the (code, verdict) counts of each side."""
     blocking_now = {c.code: c.blocking for c in current.criteria}
     blocking_then = {c.code: c.blocking for c in draft.criteria}
-    codes = [c.code for c in current.criteria] + [c.code for c in draft.criteria if c.code not in blocking_now]
-    empty: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    codes = [*blocking_now, *(code for code in blocking_then if code not in blocking_now)]
+    verdicts = ("pass", "fail", "unknown")
     return tuple(
         CriterionCount(
             code,
             blocking_now.get(code),
             blocking_then.get(code),
-            {v: counts.get(code, empty)[0][v] for v in ("pass", "fail", "unknown")} if code in blocking_now else {},
-            {v: counts.get(code, empty)[1][v] for v in ("pass", "fail", "unknown")} if code in blocking_then else {},
+            {v: now[(code, v)] for v in verdicts} if code in blocking_now else {},
+            {v: then[(code, v)] for v in verdicts} if code in blocking_then else {},
         )
         for code in codes
     )
@@ -138,10 +134,13 @@ def _routes(compared: Sequence[Compared], current: Policy, draft: Policy) -> tup
 def simulate(current: Policy, draft: Policy, candidates: Iterable[Candidate], on: dt.date) -> Simulation:
     """Every candidate under both policies on ``on``; the caller passes the providers of the draft's sector."""
     compared: list[Compared] = []
-    outcomes: list[tuple[Outcome, Outcome]] = []
+    # Counted as the outcomes come, not kept: ten thousand providers make 300,000 verdicts.
+    verdicts_now: Counter[tuple[str, str]] = Counter()
+    verdicts_then: Counter[tuple[str, str]] = Counter()
     for c in candidates:
         now, then = evaluate(current, c.profile, on), evaluate(draft, c.profile, on)
-        outcomes.append((now, then))
+        verdicts_now.update([(v.code, v.verdict) for v in now.criteria])
+        verdicts_then.update([(v.code, v.verdict) for v in then.criteria])
         before, after = Side.of(now), Side.of(then)
         compared.append(Compared(c.agb, c.name, c.kind, before, after, change_of(before, after)))
     return Simulation(
@@ -150,6 +149,6 @@ def simulate(current: Policy, draft: Policy, candidates: Iterable[Candidate], on
         draft.sector,
         on,
         tuple(compared),
-        _criteria(current, draft, outcomes),
+        _criteria(current, draft, verdicts_now, verdicts_then),
         _routes(compared, current, draft),
     )
