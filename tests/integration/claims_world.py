@@ -4,18 +4,21 @@ outbox to send it events with. Shared by tests/integration/test_claims_*.py."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from tests.conftest import Kafka, eventually
-from tests.support import running_app
+from tests.support import running_app, served
 from tests.unit.claims.builders import eligible
+from zorg_claims.adapters.orm import claim_totals
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_claims.settings import ClaimsSettings
+from zorg_common.app import create_app
 from zorg_common.auth import issue_token
+from zorg_common.db import create_engine
 from zorg_common.events import Event, ProviderRegistered
 from zorg_common.messaging import inbox
 from zorg_common.migrations import upgrade
@@ -137,3 +140,37 @@ def gli_line(reference: str, **changes: Any) -> dict[str, Any]:
         "programme_start": "2023-01-15",
         **changes,
     }
+
+
+#: A row of the claims service's totals, as the tests write them: (year, agb, sector, prestation_code,
+#: lines, quantity, claimed_cents, paid_lines, paid_quantity, allowed_cents).
+TOTAL_COLUMNS = (
+    "year",
+    "agb",
+    "sector",
+    "prestation_code",
+    "lines",
+    "quantity",
+    "claimed_cents",
+    "paid_lines",
+    "paid_quantity",
+    "allowed_cents",
+)
+
+
+@contextlib.asynccontextmanager
+async def claims_serving(url: str, totals: Sequence[tuple[Any, ...]]) -> AsyncIterator[str]:
+    """The claims service over real HTTP on a free port (no workers), its totals as given; yields its URL.
+
+    For the services that ask claims for summaries (a simulation, an offer's projection): the totals are
+    the claims service's own state, set as its decisions would have left it.
+    """
+    upgrade(CLAIMS.migrations, url)
+    if totals:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(insert(claim_totals), [dict(zip(TOTAL_COLUMNS, row, strict=True)) for row in totals])
+        await engine.dispose()
+    settings = ClaimsSettings(_env_file=None, DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    async with served(create_app(CLAIMS, settings, workers=False)) as base:
+        yield base

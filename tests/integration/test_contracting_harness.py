@@ -118,6 +118,9 @@ def contracting_settings(url: str, kafka: Kafka, prefix: str, **overrides: Any) 
         INTAKE_RETRY_MAX_S=1.0,
         MAIL_AUTHSERV_ID="mx.zorginkoop.example",  # the fixtures' own server (tests/fixtures/mail)
         PROCUREMENT_CLOSE_INTERVAL_S=3600,  # the deadline closer runs at start only; tests call it when they mean to
+        # No claims service unless a test brings one (never whatever listens on the default port).
+        CLAIMS_URL=f"http://127.0.0.1:{free_port()}",
+        CLAIMS_TIMEOUT_S=1.0,
     )
     base.update(overrides)
     settings: ContractingSettings = settings_for(ContractingSettings, url, kafka, prefix, **base)

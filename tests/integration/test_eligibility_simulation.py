@@ -14,16 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
 
-from tests.support import running_app, served
-from zorg_claims.adapters.orm import claim_totals
-from zorg_claims.service import SPEC as CLAIMS
-from zorg_claims.settings import ClaimsSettings
-from zorg_common.app import create_app
+from tests.integration.claims_world import claims_serving
+from tests.support import running_app
 from zorg_common.auth import issue_token
 from zorg_common.broker import free_port
-from zorg_common.db import create_engine
 from zorg_common.migrations import upgrade
 from zorg_eligibility.entrypoints.demo import demo_draft
 from zorg_eligibility.service import SPEC
@@ -61,44 +56,16 @@ def auth(settings: EligibilitySettings, *scopes: str, agb: str | None = None) ->
     return {"Authorization": f"Bearer {issue_token(settings, scopes, agb=agb, subject='beleidsmedewerker')}"}
 
 
-@contextlib.asynccontextmanager
-async def claims_service(url: str) -> AsyncIterator[str]:
-    """The claims service over real HTTP, its totals for 2023: the coach claimed and was paid, De Linde too."""
-    upgrade(CLAIMS.migrations, url)
-    engine = create_engine(url)
-    rows = [
-        (COACH, "GLI-INTAKE", 3, 3, 24579, 3, 3, 24579),
-        (COACH, "GLI-TREATMENT-Q", 5, 5, 102000, 4, 4, 77520),
-        (DE_LINDE, "GLI-MAINTENANCE-Q", 1, 1, 9829, 0, 0, 0),
-    ]
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(claim_totals),
-            [
-                dict(
-                    zip(
-                        (
-                            "agb",
-                            "prestation_code",
-                            "lines",
-                            "quantity",
-                            "claimed_cents",
-                            "paid_lines",
-                            "paid_quantity",
-                            "allowed_cents",
-                        ),
-                        r,
-                        strict=True,
-                    )
-                )
-                | {"year": 2023, "sector": "GLI"}
-                for r in rows
-            ],
-        )
-    await engine.dispose()
-    settings = ClaimsSettings(_env_file=None, DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
-    async with served(create_app(CLAIMS, settings, workers=False)) as base:
-        yield base
+def claims_service(url: str) -> contextlib.AbstractAsyncContextManager[str]:
+    """The claims service over HTTP, its totals for 2023: the coach claimed and was paid, De Linde too."""
+    return claims_serving(
+        url,
+        [
+            (2023, COACH, "GLI", "GLI-INTAKE", 3, 3, 24579, 3, 3, 24579),
+            (2023, COACH, "GLI", "GLI-TREATMENT-Q", 5, 5, 102000, 4, 4, 77520),
+            (2023, DE_LINDE, "GLI", "GLI-MAINTENANCE-Q", 1, 1, 9829, 0, 0, 0),
+        ],
+    )
 
 
 @contextlib.asynccontextmanager

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from .paging import MAX_PAGE_SIZE, Page
+from .service import Runtime
 from .service_auth import ServiceTokens
 from .service_client import ServiceClient, ServiceUnavailable
 from .settings import ServiceSettings
@@ -113,3 +115,26 @@ class ClaimsClient:
         if response.status_code != 200:  # a refusal of our call is an outage to the caller, and a bug to us
             raise ServiceUnavailable(f"claims: GET {path} answered {response.status_code}: {response.text[:200]}")
         return response.json()
+
+
+class CallsClaims(Protocol):
+    """The settings of a service that asks claims for its summaries."""
+
+    CLAIMS_URL: str
+    CLAIMS_TIMEOUT_S: float
+
+
+def claims_client(runtime: Runtime) -> ClaimsClient:
+    """The one claims client of this process (its token cached, its connections kept), made on first use."""
+    if "claims" not in runtime.state:
+        settings = runtime.settings
+        assert hasattr(settings, "CLAIMS_URL") and hasattr(settings, "CLAIMS_TIMEOUT_S")
+        caller: CallsClaims = settings
+        runtime.state["claims"] = ClaimsClient.of(settings, caller.CLAIMS_URL, caller.CLAIMS_TIMEOUT_S)
+    client: ClaimsClient = runtime.state["claims"]
+    return client
+
+
+async def close_claims_client(runtime: Runtime) -> None:
+    if "claims" in runtime.state:
+        await runtime.state.pop("claims").close()

@@ -6,6 +6,7 @@ from .adapters.orm import metadata
 from .entrypoints import contract_requests, contracts, follow_formats, invitations, negotiations, procurement_metrics
 from .entrypoints.deadline import deadline_closer
 from .entrypoints.demo import load_demo
+from .entrypoints.projection_filler import projection_filler
 from .settings import ContractingSettings
 
 SPEC = ServiceSpec(
@@ -22,7 +23,7 @@ SPEC = ServiceSpec(
         contracts.procurements_router,
         contract_requests.router,
     ),
-    workers=(follow_formats.intake_worker, deadline_closer, procurement_metrics.procurement_gauges),
+    workers=(follow_formats.intake_worker, deadline_closer, procurement_metrics.procurement_gauges, projection_filler),
     topics=("zorg.providers", "zorg.contracts"),
     publishes=("zorg.contracts",),
     demo=load_demo,

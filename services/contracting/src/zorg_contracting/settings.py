@@ -10,7 +10,7 @@ from zorg_common.settings import ServiceSettings
 class ContractingSettings(ServiceSettings):
     SERVICE: ClassVar[str] = "contracting"
     DEFAULT_PORT: ClassVar[int] = 8002
-    CALLS_SERVICES: ClassVar[bool] = True  # eligibility, at intake
+    CALLS_SERVICES: ClassVar[bool] = True  # eligibility at intake; claims for projections and the year page
 
     #: Where contracting asks the eligibility service about a provider at intake.
     ELIGIBILITY_URL: str = "http://127.0.0.1:8001"
@@ -18,6 +18,12 @@ class ContractingSettings(ServiceSettings):
     ELIGIBILITY_TIMEOUT_S: float = Field(default=5.0, gt=0)
     #: Extra tries of one call when eligibility cannot be reached or answers 5xx.
     ELIGIBILITY_RETRIES: int = Field(default=2, ge=0)
+    #: Where contracting asks the claims service for last year's volumes (offer projections) and held claims
+    #: (the year page), and the seconds one call may take; without an answer both say so and carry on.
+    CLAIMS_URL: str = "http://127.0.0.1:8003"
+    CLAIMS_TIMEOUT_S: float = Field(default=5.0, gt=0)
+    #: How often the worker tries again to price the offer rounds whose projection waits for claims.
+    PROJECTION_RETRY_INTERVAL_S: float = Field(default=60.0, gt=0)
     #: The SMTP listener of the contracts mailbox (follow-format e-mails).
     SMTP_HOST: str = "127.0.0.1"
     SMTP_PORT: int = 2525

@@ -133,6 +133,8 @@ prognoses = Table(
     Column("period", String(7), nullable=False),
     Column("amount_cents", BigInteger, nullable=False),
     Column("exceeds_ceiling", Boolean, nullable=False),
+    # More than 10% above the agreed round's projection; null: no projection to compare with.
+    Column("exceeds_projection", Boolean, nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("recorded_by", String(200), nullable=False),
 )
@@ -172,6 +174,21 @@ negotiation_rounds = Table(
     Column("kpis", JSON, nullable=False),
     Column("offered_by", String(200), nullable=False),
     Column("offered_at", DateTime(timezone=True), nullable=False),
+)
+
+# What a round's offer would cost (issue 15): last year's volumes priced at its tariffs, stored with the
+# round. Unavailable while the claims service cannot answer; a worker fills it in later, and staff may
+# compute it again (POST /negotiations/{id}/projections/recompute).
+round_projections = Table(
+    "round_projections",
+    metadata,
+    Column("negotiation_id", String(36), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("volume_year", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # computed, unavailable
+    Column("projection", JSON, nullable=True),
+    Column("computed_at", DateTime(timezone=True), nullable=True),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
 )
 
 invitations = Table(

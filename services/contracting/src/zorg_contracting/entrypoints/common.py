@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from zorg_common.auth import Forbidden, Principal, require_scope
 from zorg_common.policy import Policy, policies
 from zorg_common.problems import BadInput, Conflict, NotFound, ProblemError
+from zorg_common.service_client import ServiceUnavailable
 
 from ..adapters.eligibility import EligibilityUnavailable
 from ..domain.negotiation import Refused
@@ -19,6 +20,8 @@ from ..service_layer.pipeline import Pipeline
 from ..service_layer.records import NotFoundError
 
 ReadContracts = Annotated[Principal, Depends(require_scope("contracts:read", portal=True))]
+#: The insurer's own analysis (projections, the year page): staff, never a portal token.
+StaffReads = Annotated[Principal, Depends(require_scope("contracts:read"))]
 WriteContracts = Annotated[Principal, Depends(require_scope("contracts:write"))]
 WriteOrPortal = Annotated[Principal, Depends(require_scope("contracts:write", portal=True))]
 
@@ -69,6 +72,22 @@ def eligibility_unavailable() -> Iterator[None]:
             503,
             "Service unavailable",
             "the eligibility service cannot be reached; nothing was changed, try again later",
+            kind="unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+@contextmanager
+def claims_unavailable() -> Iterator[None]:
+    """The claims service cannot answer now: 503, nothing changed, try again later."""
+    try:
+        yield
+    except ServiceUnavailable as exc:
+        log.warning("claims unavailable: %s", exc)  # the detail for us, not for the client
+        raise ProblemError(
+            503,
+            "Service unavailable",
+            "the claims service cannot be reached for last year's volumes; nothing was changed, try again later",
             kind="unavailable",
             headers={"Retry-After": "5"},
         ) from None

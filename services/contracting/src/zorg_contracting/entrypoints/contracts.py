@@ -43,6 +43,7 @@ class PrognosisIn(BaseModel):
 class PrognosisResult(BaseModel):
     contract: ContractOut
     exceeds_ceiling: bool
+    exceeds_projection: bool | None = Field(description="null: no projection of the agreed offer to compare with")
     prognoses: list[PrognosisOut]
 
 
@@ -163,7 +164,9 @@ async def add_prognosis(
 ) -> PrognosisResult:
     await _visible(uow, contract_id, principal)
     with as_problems():
-        row, exceeds = await uc.add_prognosis(uow, contract_id, body.period, body.amount_cents, principal.subject)
+        row, exceeds, above = await uc.add_prognosis(
+            uow, contract_id, body.period, body.amount_cents, principal.subject
+        )
     await uow.commit()
     listed = (
         await uow.session.execute(
@@ -173,11 +176,13 @@ async def add_prognosis(
     return PrognosisResult(
         contract=contract_out(row),
         exceeds_ceiling=exceeds,
+        exceeds_projection=above,
         prognoses=[
             PrognosisOut(
                 period=p.period,
                 amount_cents=p.amount_cents,
                 exceeds_ceiling=p.exceeds_ceiling,
+                exceeds_projection=p.exceeds_projection,
                 recorded_at=p.recorded_at,
             )
             for p in listed

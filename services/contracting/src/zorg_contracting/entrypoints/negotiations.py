@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from zorg_common.app import UowDep
+from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Forbidden, Principal
+from zorg_common.claims_api import claims_client, close_claims_client
 from zorg_common.identifiers import Agb
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import policies
@@ -19,19 +22,31 @@ from zorg_common.problems import BadInput
 from ..adapters.orm import negotiations
 from ..domain.negotiation import Kpi, Offer, check_offer
 from ..service_layer import negotiations as uc
+from ..service_layer import projections
 from .common import (
     PipelineDep,
     ReadContracts,
+    StaffReads,
     WriteContracts,
     WriteOrPortal,
     as_problems,
+    claims_unavailable,
     eligibility_unavailable,
     own_only,
     policy_or_bad_input,
 )
 from .schemas import KpiIn, TariffIn
 
-router = APIRouter(prefix="/negotiations", tags=["negotiations"])
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await close_claims_client(app.state.runtime)
+
+
+router = APIRouter(prefix="/negotiations", tags=["negotiations"], lifespan=lifespan)
 IdPath = Annotated[str, Path(max_length=36)]
 PartyName = Literal["insurer", "provider"]
 
@@ -56,6 +71,32 @@ class ExtensionIn(BaseModel):
     until: dt.date
 
 
+class ProjectedLineOut(BaseModel):
+    prestation_code: str
+    tariff_cents: int | None = Field(description="null: the offer has no tariff for it (priced at nothing)")
+    quantity: int = Field(description="last year's delivered quantity")
+    projected_cents: int
+    last_year_claimed_cents: int
+    last_year_allowed_cents: int
+
+
+class ProjectionOut(BaseModel):
+    """Last year's volumes priced at the offer's tariffs; null figures while the claims service could not say."""
+
+    status: Literal["computed", "unavailable"]
+    volume_year: int = Field(description="last year: the calendar year before the day the offer was priced")
+    computed_at: dt.datetime | None = None
+    projected_cents: int | None = None
+    ceiling_cents: int | None = None
+    ceiling_headroom_cents: int | None = Field(default=None, description="the ceiling less the projection")
+    above_ceiling: bool | None = None
+    last_year_claimed_cents: int | None = None
+    last_year_allowed_cents: int | None = Field(default=None, description="what last year actually cost")
+    change_vs_last_year_pct: float | None = Field(default=None, description="the projection against that cost")
+    unpriced_quantity: int | None = Field(default=None, description="volume the offer has no tariff for")
+    lines: list[ProjectedLineOut] = []
+
+
 class RoundOut(BaseModel):
     n: int
     party: str
@@ -64,6 +105,14 @@ class RoundOut(BaseModel):
     kpis: list[KpiIn]
     offered_by: str
     offered_at: dt.datetime
+    projection: ProjectionOut | None = Field(
+        default=None, description="staff only (null for a portal token): what this offer would cost"
+    )
+
+
+class WhatIfIn(BaseModel):
+    tariffs: list[TariffIn] = Field(min_length=1, max_length=200)
+    ceiling_cents: int | None = Field(default=None, gt=0)
 
 
 class NegotiationOut(BaseModel):
@@ -95,8 +144,10 @@ def _may_accept(principal: Principal, party: str) -> None:
         )
 
 
-async def _out(uow: Any, negotiation_id: str) -> NegotiationOut:
+async def _out(uow: Any, negotiation_id: str, principal: Principal) -> NegotiationOut:
     row, _, rounds = await uc.load(uow, negotiation_id)
+    # The insurer's own analysis: a provider never sees what its offers are projected to cost.
+    priced = {} if principal.is_portal else await projections.by_round(uow, negotiation_id)
     return NegotiationOut(
         id=row.id,
         agb=row.agb,
@@ -117,6 +168,7 @@ async def _out(uow: Any, negotiation_id: str) -> NegotiationOut:
                 kpis=[KpiIn(**k) for k in r.kpis],
                 offered_by=r.offered_by,
                 offered_at=r.offered_at,
+                projection=ProjectionOut.model_validate(priced[r.n]) if r.n in priced else None,
             )
             for r in rounds
         ],
@@ -144,7 +196,7 @@ async def open_negotiation(
     with as_problems("policy_id"):
         negotiation_id = await uc.open_negotiation(uow, body.agb, policy, principal.subject)
     await uow.commit()
-    return await _out(uow, negotiation_id)
+    return await _out(uow, negotiation_id, principal)
 
 
 @router.get("", summary="Negotiations; a portal token sees only its own", response_model=Page[NegotiationOut])
@@ -173,20 +225,24 @@ async def list_negotiations(
         .offset(paging.offset)
         .limit(paging.page_size)
     )
-    items = [await _out(uow, i) for i in ids.all()]
+    items = [await _out(uow, i, principal) for i in ids.all()]
     return Page(items=items, page=paging.page, page_size=paging.page_size, total=total or 0)
 
 
 @router.get("/{negotiation_id}", summary="A negotiation: its rounds, state and contract", response_model=NegotiationOut)
 async def get_negotiation(negotiation_id: IdPath, uow: UowDep, principal: ReadContracts) -> NegotiationOut:
     await _visible(uow, negotiation_id, principal)
-    return await _out(uow, negotiation_id)
+    return await _out(uow, negotiation_id, principal)
 
 
 @router.post(
     "/{negotiation_id}/offers", status_code=201, summary="An offer or counter-offer", response_model=NegotiationOut
 )
-async def post_offer(negotiation_id: IdPath, body: OfferIn, uow: UowDep, principal: WriteOrPortal) -> NegotiationOut:
+async def post_offer(
+    negotiation_id: IdPath, body: OfferIn, uow: UowDep, principal: WriteOrPortal, runtime: RuntimeDep
+) -> NegotiationOut:
+    """The round is stored with its projection: last year's volumes priced at these tariffs (the claims
+    service; while it cannot answer the projection waits and a worker fills it in)."""
     row = await _visible(uow, negotiation_id, principal)
     _party_allowed(principal, body.party)
     offer = Offer(
@@ -199,9 +255,9 @@ async def post_offer(negotiation_id: IdPath, body: OfferIn, uow: UowDep, princip
     if problems:
         raise BadInput([(p.field, p.message) for p in problems])
     with as_problems():
-        await uc.make_offer(uow, negotiation_id, offer, principal.subject)
+        await uc.make_offer(uow, negotiation_id, offer, principal.subject, claims_client(runtime))
     await uow.commit()
-    return await _out(uow, negotiation_id)
+    return await _out(uow, negotiation_id, principal)
 
 
 @router.post(
@@ -215,7 +271,7 @@ async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, prin
     with as_problems():
         await uc.accept(uow, negotiation_id, body.party, policies()[row.policy_id], principal.subject)
     await uow.commit()
-    return await _out(uow, negotiation_id)
+    return await _out(uow, negotiation_id, principal)
 
 
 @router.post(
@@ -223,10 +279,51 @@ async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, prin
     summary="Extend the signing deadline of this negotiation",
     response_model=NegotiationOut,
 )
-async def extend(negotiation_id: IdPath, body: ExtensionIn, uow: UowDep, _: WriteContracts) -> NegotiationOut:
+async def extend(negotiation_id: IdPath, body: ExtensionIn, uow: UowDep, principal: WriteContracts) -> NegotiationOut:
     with as_problems():
         row, _model, _rounds = await uc.load(uow, negotiation_id)
     with as_problems("until"):
         await uc.extend_deadline(uow, negotiation_id, body.until, policies()[row.policy_id])
     await uow.commit()
-    return await _out(uow, negotiation_id)
+    return await _out(uow, negotiation_id, principal)
+
+
+@router.post(
+    "/{negotiation_id}/projection",
+    response_model=ProjectionOut,
+    summary="What-if: last year's volumes priced at tariffs not offered (nothing is stored)",
+)
+async def what_if(
+    negotiation_id: IdPath, body: WhatIfIn, uow: UowDep, _: StaffReads, runtime: RuntimeDep
+) -> ProjectionOut:
+    """The same projection as a round gets, for tariffs (and a ceiling) staff are weighing; the negotiation
+    is left as it was. 503 while the claims service cannot answer (there is nothing to price)."""
+    with as_problems():
+        row, _model, _rounds = await uc.load(uow, negotiation_id)
+    policy = policies()[row.policy_id]
+    tariffs = tuple((t.prestation_code, t.amount_cents) for t in body.tariffs)
+    problems = check_offer(Offer(party="insurer", tariffs=tariffs, ceiling_cents=body.ceiling_cents), policy)
+    if problems:
+        raise BadInput([(p.field, p.message) for p in problems])
+    await uow.rollback()  # nothing to write: no connection is held while claims answers
+    with claims_unavailable():
+        priced = await projections.what_if(claims_client(runtime), row.agb, policy.sector, tariffs, body.ceiling_cents)
+    return ProjectionOut.model_validate({"status": "computed", "computed_at": dt.datetime.now(dt.UTC), **priced})
+
+
+@router.post(
+    "/{negotiation_id}/projections/recompute",
+    response_model=NegotiationOut,
+    summary="Price every round again from the volumes the claims service has now",
+)
+async def recompute(
+    negotiation_id: IdPath, uow: UowDep, principal: WriteContracts, runtime: RuntimeDep
+) -> NegotiationOut:
+    """Each round keeps its year (the year before it was offered); late claims of that year now count.
+    503 while the claims service cannot answer, and nothing changes."""
+    with as_problems():
+        await uc.load(uow, negotiation_id)
+    with claims_unavailable():
+        await projections.recompute(uow, negotiation_id, claims_client(runtime))
+    await uow.commit()
+    return await _out(uow, negotiation_id, principal)

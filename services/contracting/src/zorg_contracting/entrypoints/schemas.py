@@ -23,6 +23,9 @@ class PrognosisOut(BaseModel):
     period: str
     amount_cents: int
     exceeds_ceiling: bool
+    exceeds_projection: bool | None = Field(
+        default=None, description="more than 10% above the agreed round's projection (null: none to compare with)"
+    )
     recorded_at: dt.datetime
 
 
@@ -45,7 +48,9 @@ class ContractOut(BaseModel):
     procurement_id: str | None
     source: str
     source_id: str
-    renegotiation: bool = Field(description="a prognosis exceeded the ceiling by more than 10%")
+    renegotiation: bool = Field(
+        description="a prognosis exceeded the ceiling, or the agreed round's projection, by more than 10%"
+    )
     terminated_reason: str | None
     terminated_on: dt.date | None
     answers: list[dict[str, Any]] | None = Field(description="the questionnaire as answered when signing (digital)")

@@ -15,7 +15,8 @@ from zorg_common.uow import UnitOfWork
 from ..adapters.orm import contracts, negotiations, procurements, prognoses
 from ..domain.contract import check_sign, check_terminate
 from ..domain.negotiation import Refused, may_sign, needs_renegotiation
-from . import records
+from ..domain.projection import prognosis_above_projection
+from . import projections, records
 
 
 async def sign(uow: UnitOfWork, contract_id: str, signatory: str, signed_on: dt.date | None, actor: str) -> Any:
@@ -63,27 +64,33 @@ async def terminate(uow: UnitOfWork, contract_id: str, reason: str, effective_on
 
 async def add_prognosis(
     uow: UnitOfWork, contract_id: str, period: str, amount_cents: int, actor: str
-) -> tuple[Any, bool]:
-    """Record a prognosis (UPM); more than 10% above the ceiling flags the contract for renegotiation."""
+) -> tuple[Any, bool, bool | None]:
+    """Record a prognosis (UPM); more than 10% above the ceiling, or above the projection of the round the
+    negotiation was agreed on (issue 15), flags the contract for renegotiation. Returns the contract and
+    both flags (the second None when there is no projection to compare with)."""
     row = await records.load_contract(uow, contract_id, lock=True)
     if row.status != "signed":
         raise Refused(f"the contract is {row.status}: prognoses are for signed contracts")
     exceeds = needs_renegotiation(amount_cents, row.ceiling_cents)
+    above_projection = None
+    if row.source == "negotiation":
+        above_projection = prognosis_above_projection(amount_cents, await projections.agreed(uow, row.source_id))
     await uow.session.execute(
         insert(prognoses).values(
             contract_id=contract_id,
             period=period,
             amount_cents=amount_cents,
             exceeds_ceiling=exceeds,
+            exceeds_projection=above_projection,
             recorded_at=clock.utcnow(),
             recorded_by=actor,
         )
     )
-    if exceeds and not row.renegotiation:
+    if (exceeds or above_projection) and not row.renegotiation:
         await uow.session.execute(
             update(contracts).where(contracts.c.id == contract_id).values(renegotiation=True, updated_at=clock.utcnow())
         )
-    return await records.load_contract(uow, contract_id), exceeds
+    return await records.load_contract(uow, contract_id), exceeds, above_projection
 
 
 async def close(uow: UnitOfWork, agb: str, policy_id: str, reason: str | None) -> list[str]:

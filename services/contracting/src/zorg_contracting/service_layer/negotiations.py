@@ -9,14 +9,16 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from zorg_common import clock
-from zorg_common.policy import Policy
+from zorg_common.policy import Policy, policies
 from zorg_common.uow import UnitOfWork
 
 from ..adapters.eligibility import EligibilityClient
 from ..adapters.orm import RUNNING_NEGOTIATION, negotiation_rounds, negotiations
 from ..domain.contract import period_for, route_years
 from ..domain.negotiation import Kpi, Negotiation, Offer, Party, Refused
-from . import records
+from ..domain.projection import volume_year
+from . import projections, records
+from .projections import VolumeSource
 
 
 def _kpis(rows: list[dict[str, Any]]) -> tuple[Kpi, ...]:
@@ -104,7 +106,13 @@ async def open_negotiation(uow: UnitOfWork, agb: str, policy: Policy, actor: str
     return negotiation_id
 
 
-async def make_offer(uow: UnitOfWork, negotiation_id: str, offer: Offer, actor: str) -> int:
+async def make_offer(uow: UnitOfWork, negotiation_id: str, offer: Offer, actor: str, claims: VolumeSource) -> int:
+    """Add a round, with its projection: last year's volumes priced at its tariffs (unavailable, for the
+    worker to fill in, while the claims service cannot answer; the offer is taken all the same)."""
+    row, _, _ = await load(uow, negotiation_id)
+    year = volume_year(clock.today())
+    await uow.rollback()  # the read is done: no connection or lock is held while claims answers
+    volumes = await projections.fetch_or_none(claims, row.agb, year, policies()[row.policy_id].sector)
     _row, model, _ = await load(uow, negotiation_id, lock=True)
     n = model.offer(offer)
     await uow.session.execute(
@@ -119,6 +127,7 @@ async def make_offer(uow: UnitOfWork, negotiation_id: str, offer: Offer, actor: 
             offered_at=clock.utcnow(),
         )
     )
+    await projections.save(uow, negotiation_id, n, year, offer.tariffs, offer.ceiling_cents, volumes)
     return n
 
 

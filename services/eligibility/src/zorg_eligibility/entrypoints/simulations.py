@@ -16,12 +16,11 @@ from pydantic import BaseModel, Field
 
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
-from zorg_common.claims_api import ClaimsClient
+from zorg_common.claims_api import claims_client, close_claims_client
 from zorg_common.limits import body_limit
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import PolicyInvalid, parse_policy
 from zorg_common.problems import BadInput, NotFound, ProblemError
-from zorg_common.service import Runtime
 
 from ..service_layer import simulations as uc
 from ..settings import EligibilitySettings
@@ -41,24 +40,12 @@ ReadSimulations = Annotated[Principal, Depends(require_scope("providers:read"))]
 IdPath = Annotated[str, Path(max_length=36)]
 
 
-def claims_for(runtime: Runtime) -> ClaimsClient:
-    """The one claims client of this process (service token, timeout, a retry)."""
-    if "claims" not in runtime.state:
-        settings = runtime.settings
-        assert isinstance(settings, EligibilitySettings)
-        runtime.state["claims"] = ClaimsClient.of(settings, settings.CLAIMS_URL, settings.CLAIMS_TIMEOUT_S)
-    client: ClaimsClient = runtime.state["claims"]
-    return client
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        runtime: Runtime = app.state.runtime
-        if "claims" in runtime.state:
-            await runtime.state.pop("claims").close()
+        await close_claims_client(app.state.runtime)
 
 
 router = APIRouter(prefix="/policies/simulations", tags=["policy simulations"], lifespan=lifespan)
@@ -183,7 +170,7 @@ async def post_simulation(
     assert isinstance(settings, EligibilitySettings)
     try:
         record = await uc.run_simulation(
-            uow, draft, on, principal.subject, claims_for(runtime), settings.SIMULATIONS_KEPT
+            uow, draft, on, principal.subject, claims_client(runtime), settings.SIMULATIONS_KEPT
         )
     except uc.NoCurrentPolicy as exc:
         raise BadInput([("contract_year", str(exc))]) from None
