@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -164,3 +165,16 @@ def pem_pair(kind: str = "ec") -> tuple[str, str]:
         .decode()
     )
     return private, public
+
+
+_FIGURE = re.compile(r'data-figure="([^"]+)"(?: data-value="([^"]*)")?>([^<]*)<')
+
+
+def page_figures(html: str) -> dict[str, str]:
+    """The figures a page shows, by name (its ``data-figure``): the ``data-value`` where the text is a
+    sentence or an amount, else the text itself."""
+    found = {}
+    for match in _FIGURE.finditer(html):
+        name, value, text = match.groups()
+        found[name] = value if value is not None else text.strip()
+    return found

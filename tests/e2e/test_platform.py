@@ -190,7 +190,9 @@ def _claims_demo_reaches_its_outcomes(port: int) -> None:
         assert time.monotonic() < deadline, f"claims not decided: {[c['status'] for c in items]}"
         time.sleep(0.5)
     # `zorg up` runs the demo on 2023-06-01, where the contracting demo's procurements still matter.
-    assert len(items) == 16 + 50 + 1  # the outcomes, the busy institution's consults, the specialised DBC
+    # the outcomes, the busy institution's consults, the specialised DBC, and last year's consults of the
+    # large institution the contracting demo negotiates with (its offers are priced on them)
+    assert len(items) == 16 + 50 + 1 + 70
     assert {c["status"] for c in items} == {"approved", "partially_approved", "rejected", "pending"}
     assert {r for c in items for r in c["reasons"]} == CLAIMS_DEMO_REASONS
     by_reference = {c["provider_reference"]: c for c in items}

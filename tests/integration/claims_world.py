@@ -4,6 +4,7 @@ outbox to send it events with. Shared by tests/integration/test_claims_*.py."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import insert, select
 from tests.conftest import Kafka, eventually
 from tests.support import running_app, served
 from tests.unit.claims.builders import eligible
-from zorg_claims.adapters.orm import claim_totals
+from zorg_claims.adapters.orm import claim_totals, claims
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_claims.settings import ClaimsSettings
 from zorg_common.app import create_app
@@ -158,19 +159,59 @@ TOTAL_COLUMNS = (
 )
 
 
-@contextlib.asynccontextmanager
-async def claims_serving(url: str, totals: Sequence[tuple[Any, ...]]) -> AsyncIterator[str]:
-    """The claims service over real HTTP on a free port (no workers), its totals as given; yields its URL.
+def held_claim(reference: str, agb: str, hold: str, **line: Any) -> dict[str, Any]:
+    """A claim row as the adjudication leaves one it holds (for a contract, or for a person's review)."""
+    reasons = ["AWAITING_CONTRACT"] if hold == "contract" else ["REVIEW_VOLUME"]
+    now = dt.datetime(2023, 6, 1, 9, tzinfo=dt.UTC)
+    return {
+        "id": f"held-{reference}",
+        "provider_reference": reference,
+        "agb": agb,
+        "bsn": "111222333",
+        "sector": "GGZ",
+        "prestation_code": "DBC-BASIS-KORT",
+        "service_date": dt.date(2021, 6, 1),
+        "opening_date": dt.date(2021, 3, 1),
+        "quantity": 1,
+        "claimed_cents": 48000,
+        "programme": None,
+        "programme_start": None,
+        "referral": False,
+        "authorisation_number": None,
+        "diagnosis_code": None,
+        "privacy_statement": False,
+        "received_on": now.date(),
+        "received_at": now,
+        "status": "pending",
+        "reasons": reasons,
+        "allowed_cents": 0,
+        "adjudicated_at": now,
+        "decision_no": 1,
+        "rule_version": "test",
+        "decided_by": "rules",
+        "hold": hold,
+        **line,
+    }
 
-    For the services that ask claims for summaries (a simulation, an offer's projection): the totals are
-    the claims service's own state, set as its decisions would have left it.
+
+@contextlib.asynccontextmanager
+async def claims_serving(
+    url: str, totals: Sequence[tuple[Any, ...]], held: Sequence[dict[str, Any]] = ()
+) -> AsyncIterator[str]:
+    """The claims service over real HTTP on a free port (no workers), its totals and held claims as given;
+    yields its URL.
+
+    For the services that ask claims for summaries (a simulation, an offer's projection, the year page):
+    the rows are the claims service's own state, set as its decisions would have left it.
     """
     upgrade(CLAIMS.migrations, url)
-    if totals:
-        engine = create_engine(url)
-        async with engine.begin() as conn:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        if totals:
             await conn.execute(insert(claim_totals), [dict(zip(TOTAL_COLUMNS, row, strict=True)) for row in totals])
-        await engine.dispose()
+        if held:
+            await conn.execute(insert(claims), list(held))
+    await engine.dispose()
     settings = ClaimsSettings(_env_file=None, DATABASE_URL=url, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     async with served(create_app(CLAIMS, settings, workers=False)) as base:
         yield base

@@ -3,9 +3,18 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
-from .entrypoints import contract_requests, contracts, follow_formats, invitations, negotiations, procurement_metrics
+from .entrypoints import (
+    contract_requests,
+    contracts,
+    follow_formats,
+    invitations,
+    negotiations,
+    overview,
+    procurement_metrics,
+    year_page,
+)
 from .entrypoints.deadline import deadline_closer
-from .entrypoints.demo import load_demo
+from .entrypoints.demo import load_demo, price_demo_offers
 from .entrypoints.projection_filler import projection_filler
 from .settings import ContractingSettings
 
@@ -22,11 +31,14 @@ SPEC = ServiceSpec(
         contracts.router,
         contracts.procurements_router,
         contract_requests.router,
+        overview.router,
+        year_page.router,
     ),
     workers=(follow_formats.intake_worker, deadline_closer, procurement_metrics.procurement_gauges, projection_filler),
     topics=("zorg.providers", "zorg.contracts"),
     publishes=("zorg.contracts",),
     demo=load_demo,
+    demo_followup=price_demo_offers,
     demo_order=20,
     extra={"ports": {"SMTP_PORT": ContractingSettings.model_fields["SMTP_PORT"].default}},
     title="Zorginkoop contracting",

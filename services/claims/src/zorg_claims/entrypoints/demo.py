@@ -27,6 +27,9 @@ GGZ_PRACTICE, UNKNOWN = "40000030", "49999999"
 # GGZ institutions: a small one whose volume this month is far above its usual (held for review), and
 # one of unknown size that asks authorisations for specialised care.
 GGZ_BUSY, GGZ_INSTITUTION = "40000031", "40000033"
+#: The large institution the contracting demo negotiates with: its claims of last year are what its
+#: offers are priced on (the offer projections, issue 15).
+GGZ_LARGE = "40000032"
 #: The busy institution's usual volume: lines a month in the three months before the demo date.
 USUAL_LINES = 2
 INSURED = ("111222333", "123456782", "100000009", "100000010", "100000022")
@@ -133,6 +136,34 @@ def busy_lines(today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
+def last_year_lines(today: dt.date) -> list[dict[str, Any]]:
+    """The large institution's consults of last year, paid at the non-contracted rate (no contract that
+    year): each insured person a diagnosis consult, a 15-minute one, and four treatment consults a month."""
+    year = today.year - 1
+    lines: list[dict[str, Any]] = []
+
+    def consult(reference: str, bsn: str, code: str, day: dt.date, quantity: int, cents: int) -> None:
+        lines.append(
+            {
+                "provider_reference": reference,
+                "agb": GGZ_LARGE,
+                "bsn": bsn,
+                "sector": "GGZ",
+                "prestation_code": code,
+                "service_date": day.isoformat(),
+                "quantity": quantity,
+                "claimed_cents": cents,
+            }
+        )
+
+    for n, bsn in enumerate(INSURED):
+        consult(f"DEMO-V-D{n}", bsn, "CO0042", dt.date(year, 1, 10 + n), 2, 2 * 1200)
+        consult(f"DEMO-V-K{n}", bsn, "CO0172", dt.date(year, 2, 10 + n), 1, 3000)
+        for month in range(1, 13):
+            consult(f"DEMO-V-B{n}-{month}", bsn, "CO0107", dt.date(year, month, 15 + n), 4, 4 * 1100)
+    return lines
+
+
 def specialised_line(number: str) -> dict[str, Any]:
     """Specialised GGZ on a referral at an institution, with its authorisation. DBC trajectories ended with
     2021 and their claims were due by 30 April 2023: on a demo date before that the authorisation pays
@@ -187,15 +218,26 @@ async def _authorisations(client: httpx.AsyncClient, headers: dict[str, str]) ->
     return number
 
 
-async def _review(client: httpx.AsyncClient, headers: dict[str, str], timeout: float = 60.0) -> None:
-    """A person approves one held claim (paid the rules' amount, not the amount claimed) and rejects another."""
+async def _decided(
+    client: httpx.AsyncClient, headers: dict[str, str], agb: str, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """The provider's claims once the adjudication has decided every one of them (or the time is up)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    params: dict[str, str | int] = {"agb": GGZ_BUSY, "page_size": 200}
+    listed: list[dict[str, Any]] = []
     while asyncio.get_running_loop().time() < deadline:
-        listed = (await client.get("/claims", params=params, headers=headers)).json()["items"]
+        listed = []
+        for page in (1, 2):  # the demo gives a provider at most a few hundred lines
+            params: dict[str, str | int] = {"agb": agb, "page_size": 200, "page": page}
+            listed += (await client.get("/claims", params=params, headers=headers)).json()["items"]
         if listed and all(c["status"] != "received" for c in listed):
             break
         await asyncio.sleep(0.5)
+    return listed
+
+
+async def _review(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """A person approves one held claim (paid the rules' amount, not the amount claimed) and rejects another."""
+    listed = await _decided(client, headers, GGZ_BUSY)
     held = {c["provider_reference"]: c for c in listed if c["hold"] == "review"}
     for reference, verdict, note in (
         ("DEMO-R-1", "approve", "Bekend patroon: nieuwe praktijkhouder, meer cliënten."),
@@ -229,6 +271,7 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
     today = clock.today()
     await _usual_volume(GGZ_BUSY, today)
     lines = demo_lines(today) + busy_lines(today) + [specialised_line(await _authorisations(client, headers))]
+    lines += last_year_lines(today)
     # Refused at the door: a BSN that fails the elfproef and a service date in the future.
     lines += [
         {**lines[0], "provider_reference": "DEMO-BAD-1", "bsn": "123456789"},
@@ -243,3 +286,4 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
     body = response.json()
     log.info("demo: %d claim lines taken, %d refused at the door", len(body["accepted"]), len(body["refused"]))
     await _review(client, headers)
+    await _decided(client, headers, GGZ_LARGE)  # what its offers are priced on, before the follow-ups read it

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -105,6 +106,50 @@ def demo_mails() -> list[tuple[str, bytes]]:
     ]
 
 
+#: The large institution of the demo's negotiation (GGZ Instelling Randstad).
+LARGE = "40000032"
+
+
+def demo_offers(token: Callable[..., str]) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The insurer's offer and the institution's counter-offer (from its portal), with the headers that make
+    them. Their tariffs are for the consults the institution claimed last year (the claims demo), so that
+    their projections price real volumes; the ceilings are near what last year cost."""
+    tariffs = {"CO0042": 1100, "CO0107": 1000, "CO0172": 2800}
+    kpi = {"code": "WACHTTIJD", "description": "Wachttijd binnen de Treeknorm", "incentive_pct": 1.5}
+
+    def offer(party: str, ceiling_cents: int, **changes: int) -> dict[str, Any]:
+        offered = {**tariffs, **{code.replace("_", "-"): cents for code, cents in changes.items()}}
+        return {
+            "party": party,
+            "tariffs": [{"prestation_code": code, "amount_cents": cents} for code, cents in offered.items()],
+            "ceiling_cents": ceiling_cents,
+            "kpis": [kpi],
+        }
+
+    insurer = offer("insurer", 250_000)
+    provider = offer("provider", 300_000, CO0107=1100)  # the treatment consult at the maximum tariff
+    staff = {"Authorization": f"Bearer {token('contracts:read', 'contracts:write')}"}
+    portal = {"Authorization": f"Bearer {token('portal', agb=LARGE)}"}
+    return [(insurer, staff), (provider, portal)]
+
+
+async def price_demo_offers(client: httpx.AsyncClient, token: Callable[..., str]) -> str:
+    """Once the claims demo is in (its large institution's claims of last year), the demo negotiation's rounds
+    are priced again on them (when the offers were made there were none yet); says where the year page is."""
+    staff = {"Authorization": f"Bearer {token('contracts:read', 'contracts:write')}"}
+    listed = (await client.get("/negotiations", params={"agb": LARGE}, headers=staff)).json()["items"]
+    for negotiation in listed:
+        response = await client.post(f"/negotiations/{negotiation['id']}/projections/recompute", headers=staff)
+        if response.status_code == 503:
+            log.warning("demo: the offers are not priced, the claims service cannot be reached")
+        else:
+            response.raise_for_status()
+    return (
+        f"  Jaaroverzicht inkoop (medewerkers): {client.base_url}/overzicht/\n"
+        "    inloggen met een token: .venv/bin/zorg token --scope contracts:read"
+    )
+
+
 async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
     staff = {"Authorization": f"Bearer {token('contracts:read', 'contracts:write')}"}
     for what, raw in demo_mails():
@@ -114,7 +159,7 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
         response.raise_for_status()
         log.info("demo follow format (%s): %s", what, response.json()["status"])
     # A new large institution asks for a contract (all year): a negotiation, with an offer and a counter-offer.
-    asked = await client.post("/contract-requests", json={"agb": "40000032", "policy_id": "GGZ-2021"}, headers=staff)
+    asked = await client.post("/contract-requests", json={"agb": LARGE, "policy_id": "GGZ-2021"}, headers=staff)
     if asked.status_code == 503:  # eligibility unreachable (ELIGIBILITY_URL): the platform runs on without it
         log.warning("demo: no contract request, the eligibility service cannot be reached")
         return
@@ -122,19 +167,8 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
     negotiation = asked.json()["negotiation_id"]
     rounds = (await client.get(f"/negotiations/{negotiation}", headers=staff)).json()["rounds"]
     if not rounds:  # a second run finds the offers made already
-        insurer = {
-            "party": "insurer",
-            "tariffs": [
-                {"prestation_code": "CO0042", "amount_cents": 1100},
-                {"prestation_code": "DBC-BASIS-KORT", "amount_cents": 45000},
-            ],
-            "ceiling_cents": 400_000_000,
-            "kpis": [{"code": "WACHTTIJD", "description": "Wachttijd binnen de Treeknorm", "incentive_pct": 1.5}],
-        }
-        (await client.post(f"/negotiations/{negotiation}/offers", json=insurer, headers=staff)).raise_for_status()
-        provider = {**insurer, "party": "provider", "ceiling_cents": 440_000_000}
-        portal = {"Authorization": f"Bearer {token('portal', agb='40000032')}"}
-        (await client.post(f"/negotiations/{negotiation}/offers", json=provider, headers=portal)).raise_for_status()
+        for offer, headers in demo_offers(token):
+            (await client.post(f"/negotiations/{negotiation}/offers", json=offer, headers=headers)).raise_for_status()
     invited = await client.post("/invitations", json={"policy_id": "GGZ-2021"}, headers=staff)
     if invited.status_code == 503:  # eligibility unreachable (ELIGIBILITY_URL): the platform runs on without them
         log.warning("demo: no invitations issued, the eligibility service cannot be reached")

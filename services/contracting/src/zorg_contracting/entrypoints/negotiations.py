@@ -144,7 +144,7 @@ def _may_accept(principal: Principal, party: str) -> None:
         )
 
 
-async def _out(uow: Any, negotiation_id: str, principal: Principal) -> NegotiationOut:
+async def negotiation_out(uow: Any, negotiation_id: str, principal: Principal) -> NegotiationOut:
     row, _, rounds = await uc.load(uow, negotiation_id)
     # The insurer's own analysis: a provider never sees what its offers are projected to cost.
     priced = {} if principal.is_portal else await projections.by_round(uow, negotiation_id)
@@ -196,7 +196,7 @@ async def open_negotiation(
     with as_problems("policy_id"):
         negotiation_id = await uc.open_negotiation(uow, body.agb, policy, principal.subject)
     await uow.commit()
-    return await _out(uow, negotiation_id, principal)
+    return await negotiation_out(uow, negotiation_id, principal)
 
 
 @router.get("", summary="Negotiations; a portal token sees only its own", response_model=Page[NegotiationOut])
@@ -225,14 +225,14 @@ async def list_negotiations(
         .offset(paging.offset)
         .limit(paging.page_size)
     )
-    items = [await _out(uow, i, principal) for i in ids.all()]
+    items = [await negotiation_out(uow, i, principal) for i in ids.all()]
     return Page(items=items, page=paging.page, page_size=paging.page_size, total=total or 0)
 
 
 @router.get("/{negotiation_id}", summary="A negotiation: its rounds, state and contract", response_model=NegotiationOut)
 async def get_negotiation(negotiation_id: IdPath, uow: UowDep, principal: ReadContracts) -> NegotiationOut:
     await _visible(uow, negotiation_id, principal)
-    return await _out(uow, negotiation_id, principal)
+    return await negotiation_out(uow, negotiation_id, principal)
 
 
 @router.post(
@@ -257,7 +257,7 @@ async def post_offer(
     with as_problems():
         await uc.make_offer(uow, negotiation_id, offer, principal.subject, claims_client(runtime))
     await uow.commit()
-    return await _out(uow, negotiation_id, principal)
+    return await negotiation_out(uow, negotiation_id, principal)
 
 
 @router.post(
@@ -271,7 +271,7 @@ async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, prin
     with as_problems():
         await uc.accept(uow, negotiation_id, body.party, policies()[row.policy_id], principal.subject)
     await uow.commit()
-    return await _out(uow, negotiation_id, principal)
+    return await negotiation_out(uow, negotiation_id, principal)
 
 
 @router.post(
@@ -285,7 +285,7 @@ async def extend(negotiation_id: IdPath, body: ExtensionIn, uow: UowDep, princip
     with as_problems("until"):
         await uc.extend_deadline(uow, negotiation_id, body.until, policies()[row.policy_id])
     await uow.commit()
-    return await _out(uow, negotiation_id, principal)
+    return await negotiation_out(uow, negotiation_id, principal)
 
 
 @router.post(
@@ -326,4 +326,4 @@ async def recompute(
     with claims_unavailable():
         await projections.recompute(uow, negotiation_id, claims_client(runtime))
     await uow.commit()
-    return await _out(uow, negotiation_id, principal)
+    return await negotiation_out(uow, negotiation_id, principal)
