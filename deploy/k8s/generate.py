@@ -54,6 +54,10 @@ SERVICES: dict[str, Service] = {
         produces=("zorg.providers", "zorg.providers.private"),
         ensures=("zorg.providers", "zorg.providers.private"),
         worker_replicas=0,  # consumes nothing today: raise it when eligibility has a consumer
+        # A policy simulation asks claims for last year's amounts (in the cluster); the portal page in the
+        # browser calls claims and contracting on its own origin, through the Ingress (their routes).
+        config={"CLAIMS_URL": "http://zorg-claims:8003", "PORTAL_CLAIMS_BASE": "", "PORTAL_CONTRACTING_BASE": ""},
+        calls=("claims",),
     ),
     "contracting": Service(
         port=8002,
@@ -64,13 +68,19 @@ SERVICES: dict[str, Service] = {
             "/contract-requests",
             "/contracts",
             "/procurements",
+            "/overzicht",  # the year page of procurement staff
         ),
         produces=("zorg.contracts",),
         ensures=("zorg.providers", "zorg.contracts"),
-        worker_replicas=1,  # intake retries and the procurement gauges: no consumer group to scale on
-        config={"ELIGIBILITY_URL": "http://zorg-eligibility:8001", "SMTP_HOST": "0.0.0.0", "SMTP_PORT": "2525"},
+        worker_replicas=1,  # intake retries, projections, the procurement gauges: no consumer group to scale on
+        config={
+            "ELIGIBILITY_URL": "http://zorg-eligibility:8001",
+            "CLAIMS_URL": "http://zorg-claims:8003",  # volumes for offer projections, held claims for the year page
+            "SMTP_HOST": "0.0.0.0",
+            "SMTP_PORT": "2525",
+        },
         extra_ports={"smtp": 2525},
-        calls=("eligibility",),
+        calls=("eligibility", "claims"),
     ),
     "claims": Service(
         port=8003,

@@ -20,7 +20,6 @@ SPEC = ServiceSpec(
     settings_cls=EligibilitySettings,
     metadata=metadata,
     migrations="zorg_eligibility.migrations",
-    # simulations before policies: /policies/simulations is no policy id
     routers=(providers_router, simulations_router, policies_router, evaluations_router, portal_router, page_router),
     workers=(reevaluation_worker, mail_worker),
     cli=providers_cli,

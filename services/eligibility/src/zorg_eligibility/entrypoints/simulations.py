@@ -48,7 +48,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close_claims_client(app.state.runtime)
 
 
-router = APIRouter(prefix="/policies/simulations", tags=["policy simulations"], lifespan=lifespan)
+# Its own prefix is /policies (the Ingress routes it there), and it goes before the policies router:
+# /policies/simulations is no policy id.
+router = APIRouter(prefix="/policies", tags=["policy simulations"], lifespan=lifespan)
 
 
 class SideOut(BaseModel):
@@ -139,7 +141,7 @@ def _syntax(content_type: str | None) -> Literal["yaml", "json"]:
 
 
 @router.post(
-    "",
+    "/simulations",
     status_code=201,
     response_model=SimulationOut,
     openapi_extra=_DRAFT_BODY,
@@ -178,14 +180,14 @@ async def post_simulation(
     return JSONResponse(record, status_code=201, headers={"Location": f"/policies/simulations/{record['id']}"})
 
 
-@router.get("", response_model=Page[SimulationListed], summary="The kept simulations, newest first")
+@router.get("/simulations", response_model=Page[SimulationListed], summary="The kept simulations, newest first")
 async def list_simulations(uow: UowDep, _: ReadSimulations, paging: PageDep) -> Response:
     total, items = await uc.list_simulations(uow.session, paging.offset, paging.page_size)
     return JSONResponse({"items": items, "page": paging.page, "page_size": paging.page_size, "total": total})
 
 
 @router.get(
-    "/{simulation_id}",
+    "/simulations/{simulation_id}",
     response_model=SimulationOut,
     responses={200: {"content": {"text/csv": {}}}},
     summary="One simulation, as JSON, or as CSV (one row per provider) with format=csv or Accept: text/csv",
