@@ -4,36 +4,21 @@ staff and other services, with every abuse of those doors answered 4xx."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from tests.conftest import Kafka
-from tests.integration.claims_world import COACH, GGZ_INSTITUTION, GROUP, TODAY, World, claims_world, gli_line
+from tests.integration import test_claims_review_and_access as review_tests
+from tests.integration.claims_world import COACH, GGZ_INSTITUTION, GROUP, World, gli_line
+from tests.integration.test_claims_review_and_access import held_for_review
 from tests.unit.claims.builders import contract_signed, eligible, procurement_started
-from zorg_claims.adapters.orm import claim_totals, claim_volume, claims
+from zorg_claims.adapters.orm import claim_totals, claims
 from zorg_claims.domain.claim import DatedPrestation
 from zorg_claims.domain.volume import NOTHING, Contribution, VolumeKey, contribution, volume_key
-from zorg_claims.entrypoints.consumers import review
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def world(
-    make_pg_url: Any, kafka: Kafka, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[World]:
-    monkeypatch.setenv("ZORG_TODAY", TODAY)
-    monkeypatch.setenv("CLAIMS_REVIEW_MIN_LINES", "3")
-    review.cache_clear()
-    try:
-        async with claims_world(make_pg_url, kafka, topic_prefix) as world:
-            yield world
-    finally:
-        review.cache_clear()
+world = review_tests.world  # the fixture: the claims service, review from five lines a month
 
 
 async def totals_on_file(world: World) -> dict[VolumeKey, Contribution]:
@@ -121,17 +106,11 @@ async def test_the_totals_follow_every_decision_and_equal_the_claims(world: Worl
 
 
 async def test_a_persons_review_moves_a_held_claim_into_the_totals_or_leaves_it_out(world: World) -> None:
-    async with world.runtime.engine.begin() as conn:
-        await conn.execute(
-            insert(claim_volume), [{"agb": COACH, "month": dt.date(2023, m, 1), "lines": 1} for m in (3, 4, 5)]
-        )
-    insured = ("111222333", "123456782", "100000009", "100000010")
-    held = await batch(world, *(gli_line(f"R-{n}", bsn=bsn) for n, bsn in enumerate(insured)))
-    assert {c["hold"] for c in held} == {"review"}
+    held = await held_for_review(world)  # five capped lines of 90.00: held, each at the rules' 81.93
     holds = (await world.client.get("/claims/holds?sector=GLI&year=2023", headers=world.headers)).json()
     assert holds["holds"] == [
         {"hold": "contract", "reason": "AWAITING_CONTRACT", "claims": 0, "claimed_cents": 0, "providers": 0},
-        {"hold": "review", "reason": "REVIEW_VOLUME", "claims": 4, "claimed_cents": 4 * 8193, "providers": 1},
+        {"hold": "review", "reason": "REVIEW_VOLUME", "claims": 5, "claimed_cents": 5 * 9000, "providers": 1},
     ]
     assert await totals_on_file(world) == {}
     for claim, verdict in zip(held[:2], ("approve", "reject"), strict=True):
@@ -139,15 +118,13 @@ async def test_a_persons_review_moves_a_held_claim_into_the_totals_or_leaves_it_
             f"/claims/{claim['id']}/review", json={"decision": verdict}, headers=world.headers
         )
         assert response.status_code == 200, response.text
-    assert await totals_on_file(world) == {
-        VolumeKey(2023, COACH, "GLI-INTAKE", "GLI"): Contribution(1, 1, 8193, 1, 1, 8193)
-    }
+    approved = Contribution(1, 1, 9000, 1, 1, 8193)  # the rejected one was not shown to have been delivered
+    assert await totals_on_file(world) == {VolumeKey(2023, COACH, "GLI-INTAKE", "GLI"): approved}
     assert await totals_on_file(world) == await totals_from_claims(world)
     later = (await world.client.get("/claims/holds?sector=GLI&year=2023", headers=world.headers)).json()
-    assert (
-        later["claims"] == 2
-        and (await world.client.get("/claims/holds?sector=GLI&year=2022", headers=world.headers)).json()["claims"] == 0
-    )
+    assert later["claims"] == 3
+    earlier = (await world.client.get("/claims/holds?sector=GLI&year=2022", headers=world.headers)).json()
+    assert earlier["claims"] == 0
 
 
 async def test_a_dbc_is_counted_and_held_in_its_opening_year(world: World) -> None:

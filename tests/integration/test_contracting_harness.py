@@ -5,6 +5,7 @@ Shared by the test_contracting_* modules (they import its fixtures); its own tes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
@@ -157,6 +158,21 @@ async def contracting(
         pipeline.eligibility = EligibilityClient(settings, http=eligibility)
         if settings.SMTP_ENABLED:  # the worker starts the SMTP listener just after the app
             await eventually(lambda: listening(settings.SMTP_PORT), timeout=30)
+        yield Contracting(client, eligibility, settings, kafka)
+
+
+@contextlib.asynccontextmanager
+async def contracting_calling_claims(
+    make_pg_url: Callable[[], str], kafka: Kafka, prefix: str, eligibility: httpx.AsyncClient, claims_url: str
+) -> AsyncIterator[Contracting]:
+    """Contracting with its workers, eligibility in process, and the claims service at ``claims_url``."""
+    url = make_pg_url()
+    upgrade(CONTRACTING.migrations, url)
+    settings = contracting_settings(url, kafka, prefix, CLAIMS_URL=claims_url, SMTP_ENABLED=False)
+    async with running_app(CONTRACTING, settings) as client:
+        pipeline: Pipeline = client.app.state.contracting  # type: ignore[attr-defined]
+        await pipeline.eligibility.close()
+        pipeline.eligibility = EligibilityClient(settings, http=eligibility)
         yield Contracting(client, eligibility, settings, kafka)
 
 

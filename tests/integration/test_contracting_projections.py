@@ -15,15 +15,11 @@ from sqlalchemy import func, select
 from tests.conftest import Kafka
 from tests.integration import test_contracting_harness as harness
 from tests.integration.claims_world import claims_serving
-from tests.integration.test_contracting_harness import Contracting, contracting_settings
-from tests.support import running_app
+from tests.integration.test_contracting_harness import Contracting, contracting_calling_claims
 from zorg_common.claims_api import ClaimsClient
 from zorg_common.messaging import outbox
-from zorg_common.migrations import upgrade
-from zorg_contracting.adapters.eligibility import EligibilityClient
 from zorg_contracting.adapters.orm import negotiation_rounds, round_projections
 from zorg_contracting.entrypoints.projection_filler import fill_projections
-from zorg_contracting.service import SPEC as CONTRACTING
 
 pytestmark = pytest.mark.integration
 eligibility = harness.eligibility  # the fixture
@@ -53,26 +49,15 @@ def _today(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZORG_TODAY", TODAY)
 
 
-async def running(
-    make_pg_url: Callable[[], str], kafka: Kafka, prefix: str, eligibility: httpx.AsyncClient, claims_url: str
-) -> AsyncIterator[Contracting]:
-    url = make_pg_url()
-    upgrade(CONTRACTING.migrations, url)
-    settings = contracting_settings(url, kafka, prefix, CLAIMS_URL=claims_url, SMTP_ENABLED=False)
-    async with running_app(CONTRACTING, settings) as client:
-        pipeline = client.app.state.contracting  # type: ignore[attr-defined]
-        await pipeline.eligibility.close()
-        pipeline.eligibility = EligibilityClient(settings, http=eligibility)
-        yield Contracting(client, eligibility, settings, kafka)
-
-
 @pytest.fixture
 async def with_claims(
     make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str, eligibility: httpx.AsyncClient
 ) -> AsyncIterator[Contracting]:
-    async with claims_serving(make_pg_url(), TOTALS) as claims_url:
-        async for c in running(make_pg_url, kafka, topic_prefix, eligibility, claims_url):
-            yield c
+    async with (
+        claims_serving(make_pg_url(), TOTALS) as claims_url,
+        contracting_calling_claims(make_pg_url, kafka, topic_prefix, eligibility, claims_url) as c,
+    ):
+        yield c
 
 
 async def negotiation_with_offer(c: Contracting, offer: dict[str, Any] = OFFER) -> str:
@@ -196,7 +181,7 @@ async def test_without_claims_the_round_waits_and_is_priced_once_claims_answers(
     from zorg_common.broker import free_port
 
     away = f"http://127.0.0.1:{free_port()}"
-    async for c in running(make_pg_url, kafka, topic_prefix, eligibility, away):
+    async with contracting_calling_claims(make_pg_url, kafka, topic_prefix, eligibility, away) as c:
         negotiation = await negotiation_with_offer(c)  # the offer is taken all the same
         waiting = (await c.client.get(f"/negotiations/{negotiation}", headers=c.staff)).json()["rounds"][0][
             "projection"

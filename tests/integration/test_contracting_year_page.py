@@ -15,10 +15,9 @@ import pytest
 from tests.conftest import Kafka
 from tests.integration import test_contracting_harness as harness
 from tests.integration.claims_world import claims_serving, held_claim
-from tests.integration.test_contracting_harness import Contracting, contracting_settings
+from tests.integration.test_contracting_harness import Contracting, contracting_calling_claims, contracting_settings
 from tests.support import page_figures, running_app
 from zorg_common.migrations import upgrade
-from zorg_contracting.adapters.eligibility import EligibilityClient
 from zorg_contracting.service import SPEC as CONTRACTING
 
 pytestmark = pytest.mark.integration
@@ -38,17 +37,12 @@ TOTALS = [(2019, LARGE, "GGZ", "CO0042", 10, 10, 12_000, 10, 10, 9_000)]
 async def world(
     make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str, eligibility: httpx.AsyncClient
 ) -> AsyncIterator[Contracting]:
-    async with claims_serving(make_pg_url(), TOTALS, HELD) as claims_url:
-        url = make_pg_url()
-        upgrade(CONTRACTING.migrations, url)
-        settings = contracting_settings(url, kafka, topic_prefix, CLAIMS_URL=claims_url, SMTP_ENABLED=False)
-        async with running_app(CONTRACTING, settings) as client:
-            pipeline = client.app.state.contracting  # type: ignore[attr-defined]
-            await pipeline.eligibility.close()
-            pipeline.eligibility = EligibilityClient(settings, http=eligibility)
-            world = Contracting(client, eligibility, settings, kafka)
-            world.claims_url = claims_url  # type: ignore[attr-defined]
-            yield world
+    async with (
+        claims_serving(make_pg_url(), TOTALS, HELD) as claims_url,
+        contracting_calling_claims(make_pg_url, kafka, topic_prefix, eligibility, claims_url) as world,
+    ):
+        world.claims_url = claims_url  # type: ignore[attr-defined]
+        yield world
 
 
 async def procurement_year(c: Contracting, monkeypatch: pytest.MonkeyPatch) -> str:

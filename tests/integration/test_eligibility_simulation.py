@@ -29,16 +29,6 @@ pytestmark = pytest.mark.integration
 TODAY = "2023-06-01"
 COACH, DE_LINDE, MISCONDUCT, NO_CO2_ROADMAP = "40000003", "40000002", "40000020", "40000023"
 YAML = {"Content-Type": "application/yaml"}
-COLUMNS = (
-    "agb",
-    "prestation_code",
-    "lines",
-    "quantity",
-    "claimed_cents",
-    "paid_lines",
-    "paid_quantity",
-    "allowed_cents",
-)
 
 
 @pytest.fixture(autouse=True)

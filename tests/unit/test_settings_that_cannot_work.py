@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from tests.support import pem_pair
+from zorg_claims.settings import ClaimsSettings
 from zorg_common.cli import main
 from zorg_common.settings import ServiceSettings
 from zorg_contracting.settings import ContractingSettings
@@ -54,8 +55,12 @@ def test_a_calling_service_under_rs256_needs_the_token_endpoint() -> None:
     message = refused(ContractingSettings, **RS256)
     assert "ZORG_OAUTH_TOKEN_URL" in message and "contracting calls other services" in message
     accepted(ContractingSettings, **RS256, **OAUTH)
+    # Eligibility calls claims (a policy simulation's amounts): it needs the token endpoint too.
+    portal_key = pem_pair()[0]  # it signs portal tokens
+    assert "eligibility calls other services" in refused(EligibilitySettings, **RS256, ZORG_JWT_PRIVATE_KEY=portal_key)
+    accepted(EligibilitySettings, **RS256, **OAUTH, ZORG_JWT_PRIVATE_KEY=portal_key)
     # A service that calls none needs no client of its own; under HS256 a caller signs with the secret.
-    accepted(EligibilitySettings, **RS256, ZORG_JWT_PRIVATE_KEY=pem_pair()[0])  # it signs portal tokens
+    accepted(ClaimsSettings, **RS256)
     accepted(ContractingSettings, ZORG_ENV="production", ZORG_JWT_SECRET=STRONG)
 
 

@@ -8,9 +8,11 @@ page), never per claim (ARCHITECTURE.md): a caller asks for up to ``MAX_AGBS`` p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from .paging import MAX_PAGE_SIZE, Page
@@ -138,3 +140,12 @@ def claims_client(runtime: Runtime) -> ClaimsClient:
 async def close_claims_client(runtime: Runtime) -> None:
     if "claims" in runtime.state:
         await runtime.state.pop("claims").close()
+
+
+@contextlib.asynccontextmanager
+async def closing_claims_client(app: FastAPI) -> AsyncIterator[None]:
+    """A router's lifespan: the process's claims client is closed when the app stops."""
+    try:
+        yield
+    finally:
+        await close_claims_client(app.state.runtime)

@@ -53,13 +53,9 @@ class ClaimLine(BaseModel):
         return None if self.privacy_statement else self.diagnosis_code
 
 
-class LineFacts(Protocol):
-    """What the rules read of a line: a ``ClaimLine`` at the door, a ``StoredLine`` in the worker."""
+class Dated(Protocol):
+    """What a line's contract year depends on."""
 
-    @property
-    def agb(self) -> str: ...
-    @property
-    def bsn(self) -> str: ...
     @property
     def sector(self) -> str: ...
     @property
@@ -68,6 +64,15 @@ class LineFacts(Protocol):
     def service_date(self) -> dt.date: ...
     @property
     def opened(self) -> dt.date: ...
+
+
+class LineFacts(Dated, Protocol):
+    """What the rules read of a line: a ``ClaimLine`` at the door, a ``StoredLine`` in the worker."""
+
+    @property
+    def agb(self) -> str: ...
+    @property
+    def bsn(self) -> str: ...
     @property
     def quantity(self) -> int: ...
     @property
@@ -98,19 +103,6 @@ class StoredLine:
     programme_start: dt.date | None
     referral: bool
     authorisation_number: str | None
-
-
-class Dated(Protocol):
-    """What a line's contract year depends on."""
-
-    @property
-    def sector(self) -> str: ...
-    @property
-    def prestation_code(self) -> str: ...
-    @property
-    def service_date(self) -> dt.date: ...
-    @property
-    def opened(self) -> dt.date: ...
 
 
 @dataclass(frozen=True, slots=True)

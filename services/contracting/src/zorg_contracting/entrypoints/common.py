@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,32 +63,24 @@ def as_problems(field: str = "body") -> Iterator[None]:
 
 
 @contextmanager
-def eligibility_unavailable() -> Iterator[None]:
-    """The eligibility service cannot answer now: 503, nothing changed, try again later."""
+def _unavailable(outage: type[Exception], service: str, what: str = "") -> Iterator[None]:
+    """Another service cannot answer now: 503, nothing changed, try again later."""
     try:
         yield
-    except EligibilityUnavailable as exc:
-        log.warning("eligibility unavailable: %s", exc)  # the detail for us, not for the client
+    except outage as exc:
+        log.warning("%s unavailable: %s", service, exc)  # the detail for us, not for the client
         raise ProblemError(
             503,
             "Service unavailable",
-            "the eligibility service cannot be reached; nothing was changed, try again later",
+            f"the {service} service cannot be reached{what}; nothing was changed, try again later",
             kind="unavailable",
             headers={"Retry-After": "5"},
         ) from None
 
 
-@contextmanager
-def claims_unavailable() -> Iterator[None]:
-    """The claims service cannot answer now: 503, nothing changed, try again later."""
-    try:
-        yield
-    except ServiceUnavailable as exc:
-        log.warning("claims unavailable: %s", exc)  # the detail for us, not for the client
-        raise ProblemError(
-            503,
-            "Service unavailable",
-            "the claims service cannot be reached for last year's volumes; nothing was changed, try again later",
-            kind="unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+def eligibility_unavailable() -> contextlib.AbstractContextManager[None]:
+    return _unavailable(EligibilityUnavailable, "eligibility")
+
+
+def claims_unavailable() -> contextlib.AbstractContextManager[None]:
+    return _unavailable(ServiceUnavailable, "claims", " for last year's volumes")

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Forbidden, Principal
-from zorg_common.claims_api import claims_client, close_claims_client
+from zorg_common.claims_api import claims_client, closing_claims_client
 from zorg_common.identifiers import Agb
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import policies
@@ -37,16 +35,7 @@ from .common import (
 )
 from .schemas import KpiIn, TariffIn
 
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        await close_claims_client(app.state.runtime)
-
-
-router = APIRouter(prefix="/negotiations", tags=["negotiations"], lifespan=lifespan)
+router = APIRouter(prefix="/negotiations", tags=["negotiations"], lifespan=closing_claims_client)
 IdPath = Annotated[str, Path(max_length=36)]
 PartyName = Literal["insurer", "provider"]
 

@@ -3,20 +3,19 @@ under the current policy and the draft side by side out, kept for reading later 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
-from zorg_common.claims_api import claims_client, close_claims_client
+from zorg_common.claims_api import claims_client, closing_claims_client
 from zorg_common.limits import body_limit
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import PolicyInvalid, parse_policy
@@ -40,17 +39,9 @@ ReadSimulations = Annotated[Principal, Depends(require_scope("providers:read"))]
 IdPath = Annotated[str, Path(max_length=36)]
 
 
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        await close_claims_client(app.state.runtime)
-
-
 # Its own prefix is /policies (the Ingress routes it there), and it goes before the policies router:
 # /policies/simulations is no policy id.
-router = APIRouter(prefix="/policies", tags=["policy simulations"], lifespan=lifespan)
+router = APIRouter(prefix="/policies", tags=["policy simulations"], lifespan=closing_claims_client)
 
 
 class SideOut(BaseModel):
