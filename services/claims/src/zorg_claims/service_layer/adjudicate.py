@@ -23,7 +23,7 @@ from ..domain.calendar import add_months
 from ..domain.claim import StoredLine, contract_year
 from ..domain.programme import ProgrammeClaim
 from ..domain.review import hold_for_review
-from ..domain.volume import NOTHING, Contribution, contribution, tally, volume_key
+from ..domain.volume import NOTHING, Contribution, VolumeKey, contribution, tally
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,10 @@ def _open_to_rules(
     return sorted(open_, key=lambda c: (c.received_at, position.get(c.id, 0)))
 
 
-def _decide(known: _Known, claim: StoredClaim, review: Review) -> Recorded | None:
-    """The rules' decision on one claim, or None when it still waits for the same procurement."""
+def _decide(known: _Known, claim: StoredClaim, year: int, review: Review) -> Recorded | None:
+    """The rules' decision on one claim in its contract year, or None when it still waits for the same
+    procurement."""
     line = claim.line
-    year = contract_year(line)
     policy = policy_for(line.sector, year)
     assert policy is not None, "a line without a policy is refused at the door"
     decision = adjudicate(line, policy, known.context(claim, policy.id, year))
@@ -167,19 +167,23 @@ async def adjudicate_claims(
     await unit.claims.lock_insured(sorted({c.line.bsn for c in batch if c.line.sector == "GLI"}))
     month_start = clock.today().replace(day=1)
     known = _Known.of(await unit.claims.snapshot(batch, add_months(month_start, -3)), month_start)
-    decided = [(claim, _decide(known, claim, review)) for claim in batch]
-    recorded = [(claim, item) for claim, item in decided if item is not None]
+    years = [contract_year(claim.line) for claim in batch]
+    decided = [(claim, year, _decide(known, claim, year, review)) for claim, year in zip(batch, years, strict=True)]
+    recorded = [(claim, year, item) for claim, year, item in decided if item is not None]
     now = clock.utcnow()
-    await unit.claims.record([item for _, item in recorded], now)
+    await unit.claims.record([item for _, _, item in recorded], now)
     # The rules decide only claims received or pending (``_open_to_rules``), which count nowhere yet: each
     # decision adds what it counts, in this same transaction.
-    moves = [(volume_key(c.line.agb, c.line), NOTHING, counted(item, c.line.quantity)) for c, item in recorded]
+    moves = [
+        (VolumeKey(y, c.line.agb, c.line.prestation_code, c.line.sector), NOTHING, counted(item, c.line.quantity))
+        for c, y, item in recorded
+    ]
     await unit.claims.add_to_totals(tally(moves))
-    for claim, item in recorded:
+    for claim, _, item in recorded:
         unit.emit(adjudicated(claim.line.agb, item, now))
     log.debug("adjudicated %d claim(s)", len(recorded))
-    count_decisions([item.decision for _, item in recorded])  # zorg_claims_decided_total{outcome}
-    return [item.decision for _, item in recorded]
+    count_decisions([item.decision for _, _, item in recorded])  # zorg_claims_decided_total{outcome}
+    return [item.decision for _, _, item in recorded]
 
 
 async def release_holds(unit: ClaimsUnit, agb: str, sector: str, years: Sequence[int], review: Review) -> int:

@@ -33,7 +33,6 @@ from zorg_common.policy import Policy, policies
 
 from ..domain.notation import euros
 from ..domain.overview import STATES
-from ..service_layer import negotiations as negotiation_uc
 from ..service_layer.overview import policy_overview
 from ..service_layer.records import NotFoundError
 from .charts import Bar, Series, grouped_bars, stacked_bars
@@ -329,7 +328,6 @@ async def negotiation(
     if staff is None:
         return _to_sign_in(request)
     try:
-        await negotiation_uc.load(uow, negotiation_id)
         n = await negotiation_out(uow, negotiation_id, staff)
     except NotFoundError:
         n = None
