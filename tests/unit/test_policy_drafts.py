@@ -36,8 +36,12 @@ def test_every_problem_is_named_by_its_field() -> None:
 @pytest.mark.parametrize(
     ("text", "syntax", "says"),
     [
-        ("a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
-         + "".join(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 7)), "yaml", "unfolds"),
+        (
+            "a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+            + "".join(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 7)),
+            "yaml",
+            "unfolds",
+        ),
         ("a: &a [*a]", "yaml", "unfolds"),  # a cycle never ends
         ("[" * 100_000, "yaml", "nested too deeply"),
         ("[" * 100_000, "json", "nested too deeply"),
