@@ -34,14 +34,24 @@ SECRET = "contracting-client-secret-0123456789"
 async def test_contracting_asks_eligibility_with_a_token_from_the_identity_provider(
     make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
 ) -> None:
-    idp = IdentityProvider(clients={"contracting": (SECRET, frozenset({"providers:read"}))})
+    idp = IdentityProvider(
+        clients={
+            "contracting": (SECRET, frozenset({"providers:read"})),
+            "eligibility": (SECRET, frozenset({"claims:read"})),  # it calls claims (a simulation's amounts)
+        }
+    )
     production = {"ZORG_ENV": "production", "ZORG_JWT_ALGORITHM": "RS256", "ZORG_JWT_JWKS_URL": idp.jwks_url}
     portal_keys = {"ZORG_JWT_PRIVATE_KEY": pem_pair()[0]}  # eligibility signs portal tokens with its own key
     eligibility_url, contracting_url = make_pg_url(), make_pg_url()
     upgrade(ELIGIBILITY.migrations, eligibility_url)
     upgrade(CONTRACTING.migrations, contracting_url)
+    eligibility_client = {
+        "ZORG_OAUTH_TOKEN_URL": idp.token_url,
+        "ZORG_CLIENT_ID": "eligibility",
+        "ZORG_CLIENT_SECRET": SECRET,
+    }
     eligibility_settings = settings_for(
-        EligibilitySettings, eligibility_url, kafka, topic_prefix, **production, **portal_keys
+        EligibilitySettings, eligibility_url, kafka, topic_prefix, **production, **portal_keys, **eligibility_client
     )
     with idp.serving():
         async with served(create_app(ELIGIBILITY, eligibility_settings, workers=False)) as eligibility:
