@@ -17,6 +17,9 @@ resident memory of the largest claims process.
     .venv/bin/python bench/claims.py --quick         # 20,000 lines
 
 Target (issue 6): at least 5,000 lines/s end to end on this 2-core machine, each process under 300 MB.
+Measured (issue 15, the decisions now also keep claim totals in their transactions), alternating with
+the code before it on the same machine: quiet (others 2% of a core) 5,895 lines/s against 5,917 before;
+busy (others 100%, load 5.6-5.9) 2,662 against 2,711: the totals cost less than the machine's noise.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ of those who would newly fail, the insert of the result).
     .venv/bin/python bench/simulation.py --providers 20000
     .venv/bin/python bench/simulation.py --quick          # 2,000 providers, 2 simulations
 
-Target (issue 15): a simulation of 10,000 providers answers in under 2 s.
+Target (issue 15): a simulation of 10,000 providers answers in under 2 s. Measured: median 0.80 s
+(slowest 0.95 s) on a quiet 2-core machine (load 0.6); 1.2-1.6 s with a load of 3.7 (others' tests).
 """
 
 from __future__ import annotations
