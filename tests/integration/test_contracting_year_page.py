@@ -180,6 +180,8 @@ async def test_staff_sign_in_with_a_token_kept_in_a_strict_cookie(world: Contrac
         assert out.status_code == 303 and 'zorg_jaaroverzicht=""' in out.headers["set-cookie"]
     finally:
         c.client.cookies.clear()
+    crowded = await c.client.post("/overzicht/inloggen", content="&".join(f"f{n}=x" for n in range(50)))
+    assert crowded.status_code == 401  # a form of fifty fields is no sign-in, and no error either
     big = await c.client.post(
         "/overzicht/inloggen",
         content=b"token=" + b"x" * 10_000,

@@ -208,8 +208,9 @@ async def test_who_may_simulate_what_is_compared_and_how_many_are_kept(make_pg_u
         )
         refused = await client.post(url, content=early, headers={**staff, **YAML})
         assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "contract_year"
-        bad_date = await client.post(url + "?on=2024-02-30", content=draft, headers={**staff, **YAML})
-        assert bad_date.status_code == 422 and bad_date.json()["errors"][0]["field"] == "on"
+        for day in ("2024-02-30", "0001-01-01", "9999-12-31"):
+            bad_date = await client.post(url + f"?on={day}", content=draft, headers={**staff, **YAML})
+            assert bad_date.status_code == 422 and bad_date.json()["errors"][0]["field"] == "on", day
         made = [
             (await client.post(url + f"?on=2024-0{n}-01", content=draft, headers={**staff, **YAML})).json()["id"]
             for n in (1, 2, 3)

@@ -190,7 +190,10 @@ async def sign_in_form(request: Request) -> Response:
 async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
     if not _same_origin(request):
         return _page(request, "signin.html", 403, signed_in=False, error="Dit formulier komt niet van deze pagina.")
-    fields = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=5)
+    try:
+        fields = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=5)
+    except ValueError:  # more fields than the form has: no sign-in of ours
+        fields = {}
     token = (fields.get("token") or [""])[0].strip()
     principal = _staff(request, token)
     if principal is None:

@@ -33,6 +33,9 @@ DRAFT_TYPES = {
     "text/x-yaml": "yaml",
 }
 
+#: The days a simulation may be taken on: the years a policy may have (its schema), and no further.
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
 # Staff only: a simulation shows every provider's verdicts, the insurer's own findings among them.
 Simulate = Annotated[Principal, Depends(require_scope("providers:write"))]
 ReadSimulations = Annotated[Principal, Depends(require_scope("providers:read"))]
@@ -151,6 +154,8 @@ async def post_simulation(
     evaluated under the current policy of that sector and year and under the draft, on ``on``; those who
     would newly fail carry what they claimed in the year before ``on`` (the claims service; without it,
     ``claims_available`` is false and the amounts are null)."""
+    if on is not None and not EARLIEST <= on <= LATEST:
+        raise BadInput([("on", f"a day from {EARLIEST.isoformat()} to {LATEST.isoformat()}")])
     syntax = _syntax(content_type)
     raw = await request.body()
     try:
