@@ -81,6 +81,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError)
 
 
+def is_unstorable_text(exc: BaseException) -> bool:
+    """PostgreSQL refused a text it cannot store (the NUL character): bad input, not an outage or a bug."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "22021"
+
+
 #: How often a loop deletes what it keeps for a while (sent outbox rows, inbox ids), and how many
 #: rows per transaction.
 PRUNE_INTERVAL_S = 60.0

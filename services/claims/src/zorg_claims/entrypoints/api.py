@@ -18,6 +18,7 @@ from zorg_common.auth import Forbidden, Principal, require_scope
 from zorg_common.events import ClaimAdjudicated, ReasonCode
 from zorg_common.identifiers import Agb, Bsn
 from zorg_common.limits import body_limit
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput, Conflict, NotFound
 from zorg_common.uow import UnitOfWork
@@ -193,7 +194,9 @@ async def _take_batch(body: BatchIn, uow: UnitOfWork, settings: ClaimsSettings) 
     return BatchOut(accepted=result.ids, refused=refused)
 
 
-@claims_router.get("/{claim_id}", response_model=ClaimOut, summary="A claim's status and decision")
+@claims_router.get(
+    "/{claim_id}", response_model=ClaimOut, summary="A claim's status and decision", responses=problem_responses(404)
+)
 async def get_claim(claim_id: Annotated[str, Path(max_length=36)], uow: UowDep, principal: ReadClaims) -> ClaimOut:
     row = (await uow.session.execute(select(claims).where(claims.c.id == claim_id))).first()
     if row is None or not principal.may_see_provider(row.agb):
@@ -201,7 +204,9 @@ async def get_claim(claim_id: Annotated[str, Path(max_length=36)], uow: UowDep, 
     return _out(row)
 
 
-@claims_router.get("/{claim_id}/decisions", summary="Every decision on a claim, oldest first")
+@claims_router.get(
+    "/{claim_id}/decisions", summary="Every decision on a claim, oldest first", responses=problem_responses(404)
+)
 async def get_decisions(
     claim_id: Annotated[str, Path(max_length=36)], uow: UowDep, principal: ReadClaims
 ) -> list[dict[str, Any]]:
@@ -253,6 +258,7 @@ async def list_claims(
     "/{claim_id}/review",
     response_model=ClaimOut,
     summary="A person decides a claim held for review; no rerun overwrites it",
+    responses=problem_responses(404, (409, "The claim is not held for review")),
 )
 async def review_claim(
     claim_id: Annotated[str, Path(max_length=36)], body: ReviewIn, uow: UowDep, principal: WriteClaims

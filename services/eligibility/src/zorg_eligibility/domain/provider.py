@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zorg_common.identifiers import Iban, Kvk, Postcode
+from zorg_common.values import IsoDate
 
 Kind = Literal["individual", "care_group", "institution"]
 SectorCode = Literal["GLI", "GGZ"]
@@ -18,10 +18,11 @@ class Facts(BaseModel):
     """One field per fact a criterion reads. A field left out is unknown, never false.
 
     For yes/no and number facts ``null`` is unknown too; for ``serious_misconduct_on`` ``null``
-    means "none on file".
+    means "none on file". Strict: a yes/no fact is a JSON boolean and a number a JSON integer
+    (``0`` is not "no", ``false`` is not zero), or a criterion would read what nobody said.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kvk_registered: bool | None = None
     wtza_admitted: bool | None = None
@@ -37,7 +38,7 @@ class Facts(BaseModel):
     vecozo_certificate: bool | None = None
     professional_standards: bool | None = None
     refuses_care: bool | None = None
-    serious_misconduct_on: dt.date | None = None
+    serious_misconduct_on: IsoDate | None = Field(default=None, strict=False)  # from its ISO text
     quality_concerns: bool | None = None
     co2_roadmap: bool | None = None
     hybrid_care_published: bool | None = None

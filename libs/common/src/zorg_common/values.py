@@ -1,0 +1,24 @@
+"""Value types for what comes in as JSON: a value is taken in the form JSON writes it, and no other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_text(value: object) -> object:
+    """A date arrives as its ISO text; pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+#: A date in a request: ``"2023-11-01"``, never ``0`` (1 January 1970) or ``"1700000000"``.
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
