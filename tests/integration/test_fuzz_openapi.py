@@ -13,7 +13,8 @@ is the doors, and a worker racing the fuzzer makes no run reproducible. Every pa
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 from unittest import SkipTest
 
 import httpx
@@ -65,18 +66,6 @@ CHECKS = (
     "response_headers_conformance",
     "negative_data_rejection",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Pass:
-    service: str
-    token: str  # "admin", or "portal": a portal token of PORTAL_AGB, over the routes that admit one
-
-    def __str__(self) -> str:
-        return f"{self.service}-{self.token}"
-
-
-PASSES = [Pass(s, t) for s in ("eligibility", "contracting", "claims", "publication") for t in ("admin", "portal")]
 
 
 @dataclasses.dataclass
@@ -216,7 +205,7 @@ def _publication(thread: LoopThread, url: str, kafka: Kafka, prefix: str) -> See
     return seeded
 
 
-def _config(seeded: Seeded, token: str) -> schemathesis.Config:
+def _config(seeded: Seeded, token: str, values: dict[str, list[str]]) -> schemathesis.Config:
     """Deterministic, bounded, the checks named above; known values drawn half of the time."""
     return schemathesis.Config.from_dict(
         {
@@ -226,10 +215,10 @@ def _config(seeded: Seeded, token: str) -> schemathesis.Config:
             "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True}},
             "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
             "headers": {"Authorization": f"Bearer {token}"},
-            "dictionaries": {name: {"values": values} for name, values in seeded.values.items()},
+            "dictionaries": {name: {"values": known} for name, known in values.items()},
             "parameters": {
                 f"{where}.{name}": {"dictionary": name, "probability": 0.5}
-                for name in seeded.values
+                for name in values
                 for where in ("path", "query", "body")
             },
             "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
@@ -237,40 +226,52 @@ def _config(seeded: Seeded, token: str) -> schemathesis.Config:
     )
 
 
-@pytest.fixture(params=PASSES, ids=str)
-def fuzzed(
-    request: pytest.FixtureRequest, make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
-) -> Iterator[BaseSchema]:
-    which: Pass = request.param
-    with loop_thread() as thread:
-        if which.service == "eligibility":
-            seeded = _eligibility(thread, make_pg_url(), kafka, topic_prefix)
-        elif which.service == "contracting":
-            seeded = _contracting(thread, make_pg_url, kafka, topic_prefix)
-        elif which.service == "claims":
-            seeded = _claims(thread, make_pg_url(), kafka, topic_prefix)
-        else:
-            seeded = _publication(thread, make_pg_url(), kafka, topic_prefix)
-        token = seeded.portal_token if which.token == "portal" else _admin(seeded.settings)["Authorization"][7:]
-        schema = schemathesis.openapi.from_url(f"{seeded.base}/openapi.json", config=_config(seeded, token))
-        if which.token == "portal":
-            schema = schema.include(lambda ctx: "portal" in ctx.operation.definition.raw.get("x-scopes", []))
-        yield schema
+def _admits_portal(operation: dict[str, Any]) -> bool:
+    return "portal" in operation.get("x-scopes", [])
 
 
-def fuzz(schema: BaseSchema) -> list[str]:
+def _schemas(seeded: Seeded) -> list[tuple[str, BaseSchema]]:
+    """The passes: a portal token over the routes that admit one, if any (its own AGB code drawn half of
+    the time), then ``admin`` over every route (after which the portal's account may be disabled)."""
+    url = f"{seeded.base}/openapi.json"
+    admin_token = issue_token(seeded.settings, ["admin"], subject="fuzz-admin")
+    admin = schemathesis.openapi.from_url(url, config=_config(seeded, admin_token, seeded.values))
+    operations = [op for ops in admin.raw_schema["paths"].values() for op in ops.values()]
+    if not any(_admits_portal(op) for op in operations):
+        return [("admin", admin)]
+    portal = schemathesis.openapi.from_url(
+        url, config=_config(seeded, seeded.portal_token, {**seeded.values, "agb": [PORTAL_AGB]})
+    ).include(lambda ctx: _admits_portal(ctx.operation.definition.raw))
+    return [("portal", portal), ("admin", admin)]
+
+
+@dataclasses.dataclass
+class Pass:
+    """What one pass found, and the statuses it was answered with (proof that it reached the handlers)."""
+
+    token: str
+    failures: list[str] = dataclasses.field(default_factory=list)
+    statuses: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+
+    def reached_the_handlers(self) -> list[str]:
+        """Operations whose every answer was a 401: the token did not get them past the door."""
+        return [label for label, seen in self.statuses.items() if set(seen) == {401}]
+
+
+def fuzz(token: str, schema: BaseSchema) -> Pass:
     """Every operation of ``schema`` through schemathesis' phases; what failed, operation by operation."""
     load_all_checks()
-    found: list[str] = []
+    found = Pass(token)
 
-    def call(case: Case) -> None:
-        case.call_and_validate()
+    def call(case: Case[Any]) -> None:
+        response = case.call_and_validate()
+        found.statuses.setdefault(case.operation.label, []).append(response.status_code)
 
     # The operations one by one, as `schema.parametrize()` would (its lazy, fixture-fed form needs a
     # pytest internal that pytest 9.2 no longer has); a failure is kept and the next operation runs.
     for result in get_all_tests(schema=schema, test_func=call, settings=None, given_kwargs=None):
         if isinstance(result, Err):
-            found.append(f"invalid schema: {result.err()}")
+            found.failures.append(f"invalid schema: {result.err()}")
             continue
         operation, test = result.ok()
         try:
@@ -278,10 +279,27 @@ def fuzz(schema: BaseSchema) -> list[str]:
         except SkipTest:
             continue
         except (FailureGroup, Exception) as exc:  # the checks that failed, or an error reaching the service
-            found.append(f"{operation.label}: {exc}")
+            found.failures.append(f"{token} token, {operation.label}: {exc}")
     return found
 
 
-def test_every_door_answers_as_its_document_says(fuzzed: BaseSchema) -> None:
-    failures = fuzz(fuzzed)
+SEEDERS: dict[str, Callable[[LoopThread, Callable[[], str], Kafka, str], Seeded]] = {
+    "eligibility": lambda thread, make_url, kafka, prefix: _eligibility(thread, make_url(), kafka, prefix),
+    "contracting": _contracting,
+    "claims": lambda thread, make_url, kafka, prefix: _claims(thread, make_url(), kafka, prefix),
+    "publication": lambda thread, make_url, kafka, prefix: _publication(thread, make_url(), kafka, prefix),
+}
+
+
+@pytest.mark.parametrize("service", list(SEEDERS))
+def test_every_door_answers_as_its_document_says(
+    service: str, make_pg_url: Callable[[], str], kafka: Kafka, topic_prefix: str
+) -> None:
+    with loop_thread() as thread:
+        seeded = SEEDERS[service](thread, make_pg_url, kafka, topic_prefix)
+        passes = [fuzz(token, schema) for token, schema in _schemas(seeded)]
+    failures = [failure for done in passes for failure in done.failures]
     assert not failures, "\n\n".join(failures)
+    for done in passes:
+        assert done.statuses, f"{done.token}: no operation was called"
+        assert not done.reached_the_handlers(), f"{done.token}: only ever 401: {done.reached_the_handlers()}"

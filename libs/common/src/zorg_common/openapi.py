@@ -105,7 +105,7 @@ def _api_routes(app: FastAPI, routers: Iterable[APIRouter]) -> Iterator[APIRoute
 def _document_mechanics(document: dict[str, Any], routes: Iterable[APIRoute]) -> None:
     for route in routes:
         statuses, scopes = _mechanics(route)
-        for method in route.methods:
+        for method in route.methods or ():
             operation = document.get("paths", {}).get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue  # not in the schema

@@ -185,7 +185,12 @@ async def _load(uow: Any, intake_id: str) -> Any:
     summary="Take in a follow-format e-mail (raw message/rfc822), as the SMTP listener does",
     responses=problem_responses((415, "The body is not sent as message/rfc822"), (503, UNAVAILABLE)),
     response_model=Received,
-    openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 @body_limit("MAIL_MAX_BYTES")
 async def post_follow_format(request: Request, pipeline: PipelineDep, _: WriteContracts) -> Received:
