@@ -1,13 +1,15 @@
 """Schemathesis over each service's OpenAPI document, against the real app: no 5xx, and every answer as
 the document says (status, content type, body, headers); input outside the document is refused.
 
-Each service runs with its lifespan, served over HTTP by uvicorn on a loop of its own (schemathesis
-calls synchronously), on a fresh PostgreSQL database, migrated, beside the test broker; its demo data
-(or a little of it) is loaded through its API first, and the ids of what it holds are handed to the
-generator as a dictionary, so that a route that reads one thing reaches its handler instead of 404.
-Workers stay off except publication's consumer, the only way data reaches its listing: what is fuzzed
-is the doors, and a worker racing the fuzzer makes no run reproducible. Every pass runs twice: with an
-``admin`` token, and with a portal token of a demo provider over the routes that admit portal tokens.
+Each service runs with its lifespan, served over HTTP by uvicorn on an event loop of its own
+(schemathesis calls synchronously), on a fresh PostgreSQL database, migrated, beside the test broker.
+Its demo data (or a little of it) goes in through its API first, and the ids of what it holds are
+handed to the generator as dictionaries drawn half of the time, so that a route that reads one thing
+reaches its handler and not only a 404. Workers stay off, except publication's consumer, the only way
+data reaches its listing: what is fuzzed is the doors, and a worker racing the generator would make no
+run repeatable. Two passes per service: a portal token of a demo provider over the routes that admit
+portal tokens (``x-scopes``), then an ``admin`` token over every route. Deterministic (a fixed seed,
+derandomized), with a bounded number of examples per operation.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from schemathesis.core.result import Err
 from schemathesis.pytest.lazy import get_all_tests
 from schemathesis.schemas import BaseSchema
 
-from tests.conftest import Kafka
+from tests.conftest import Kafka, eventually
 from tests.integration.backbone import settings_for
 from tests.support import LoopThread, loop_thread, served
+from tests.unit.publication.builders import produce, provider, signed
 from zorg_claims.entrypoints.demo import demo_lines
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_claims.settings import ClaimsSettings
@@ -47,17 +50,17 @@ from zorg_eligibility.settings import EligibilitySettings
 from zorg_publication.service import SPEC as PUBLICATION
 from zorg_publication.settings import PublicationSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # Schemathesis' own strategies draw from `random`; Hypothesis warns about them, not about our code.
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
 
-#: The provider whose portal token the second pass uses: the demo account's (it has claims, an
+#: The provider whose portal token the portal pass uses: the demo account's (it has claims, an
 #: invitation and evaluations in the demos).
 PORTAL_AGB = DEMO_ACCOUNT["agb"]
 #: Examples per operation in the generating phase (the coverage phase adds its boundary cases).
 MAX_EXAMPLES = 12
-
-# A raw e-mail goes as the bytes generated for it (`POST /follow-formats`).
-schemathesis.serializer.alias("message/rfc822", "application/octet-stream")
-
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -67,26 +70,35 @@ CHECKS = (
     "negative_data_rejection",
 )
 
+# A raw e-mail (`POST /follow-formats`) goes as the bytes generated for it.
+schemathesis.serializer.alias("message/rfc822", "application/octet-stream")
+
 
 @dataclasses.dataclass
 class Seeded:
-    """A service running and loaded: its base URL, the tokens, and the ids to draw from."""
+    """A service running and loaded: its base URL, settings, a portal token, the values to draw from."""
 
     base: str
     settings: ServiceSettings
     portal_token: str
-    values: dict[str, list[str]]  # parameter ("path.agb", "query.agb", "body.agb") -> known values
+    values: dict[str, list[str]]  # parameter name (in the path, the query or the body) -> known values
 
 
-def _token(settings: ServiceSettings) -> Callable[..., str]:
+def _token(settings: ServiceSettings, *scopes: str, agb: str | None = None) -> str:
+    return issue_token(settings, scopes, agb=agb, subject="fuzz")
+
+
+def _staff(settings: ServiceSettings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(settings, 'admin')}"}
+
+
+def _tokens(settings: ServiceSettings) -> Callable[..., str]:
+    """The token factory a demo loader takes."""
+
     def token(*scopes: str, agb: str | None = None) -> str:
-        return issue_token(settings, scopes, agb=agb, subject="fuzz-demo")
+        return _token(settings, *scopes, agb=agb)
 
     return token
-
-
-def _admin(settings: ServiceSettings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, ['admin'], subject='fuzz-admin')}"}
 
 
 def _serve(thread: LoopThread, spec: ServiceSpec, settings: ServiceSettings, *, workers: bool = False) -> str:
@@ -94,13 +106,15 @@ def _serve(thread: LoopThread, spec: ServiceSpec, settings: ServiceSettings, *, 
     return base
 
 
-async def _ids(client: httpx.AsyncClient, path: str, headers: dict[str, str], field: str = "id") -> list[str]:
+async def _ids(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[str]:
     response = await client.get(path, params={"page_size": 200}, headers=headers)
     response.raise_for_status()
-    return [item[field] for item in response.json()["items"]]
+    return [item["id"] for item in response.json()["items"]]
 
 
-def _eligibility(thread: LoopThread, url: str, kafka: Kafka, prefix: str) -> Seeded:
+def _eligibility(thread: LoopThread, make_url: Callable[[], str], kafka: Kafka, prefix: str) -> Seeded:
+    """The demo providers, and the demo account logged in: its token is a real portal token."""
+    url = make_url()
     upgrade(ELIGIBILITY.migrations, url)
     settings = settings_for(EligibilitySettings, url, kafka, prefix)
     base = _serve(thread, ELIGIBILITY, settings)
@@ -108,25 +122,29 @@ def _eligibility(thread: LoopThread, url: str, kafka: Kafka, prefix: str) -> See
     async def seed() -> Seeded:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             assert ELIGIBILITY.demo is not None
-            await ELIGIBILITY.demo(client, _token(settings))
+            await ELIGIBILITY.demo(client, _tokens(settings))
             login = await client.post(
                 "/portal/token", data={"username": DEMO_ACCOUNT["email"], "password": DEMO_PASSWORD}
             )
             login.raise_for_status()
-            accounts = await _ids(client, "/portal/accounts", _admin(settings))
-        agbs = [agb for agb, _ in demo_providers()]
-        values = {"agb": agbs, "account_id": accounts, "policy_id": ["GLI-2023", "GGZ-2021"]}
+            accounts = await _ids(client, "/portal/accounts", _staff(settings))
+        values = {
+            "agb": [agb for agb, _ in demo_providers()],
+            "account_id": accounts,
+            "policy_id": ["GLI-2023", "GGZ-2021"],
+        }
         return Seeded(base, settings, login.json()["access_token"], values)
 
     seeded: Seeded = thread.run(seed())
     return seeded
 
 
-def _contracting(thread: LoopThread, make_pg_url: Callable[[], str], kafka: Kafka, prefix: str) -> Seeded:
-    eligibility = _eligibility(thread, make_pg_url(), kafka, prefix)
-    url = make_pg_url()
+def _contracting(thread: LoopThread, make_url: Callable[[], str], kafka: Kafka, prefix: str) -> Seeded:
+    """The contracting demo (follow formats, a negotiation, invitations), deciding with eligibility over HTTP."""
+    eligibility = _eligibility(thread, make_url, kafka, prefix)
+    url = make_url()
     upgrade(CONTRACTING.migrations, url)
-    # No SMTP listener: the mail door is the same pipeline as POST /follow-formats, and not HTTP.
+    # No SMTP listener: the mail door hands the same bytes to the same pipeline as POST /follow-formats.
     settings = settings_for(
         ContractingSettings, url, kafka, prefix, ELIGIBILITY_URL=eligibility.base, SMTP_ENABLED=False
     )
@@ -135,8 +153,8 @@ def _contracting(thread: LoopThread, make_pg_url: Callable[[], str], kafka: Kafk
     async def seed() -> Seeded:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             assert CONTRACTING.demo is not None
-            await CONTRACTING.demo(client, _token(settings))
-            staff = _admin(settings)
+            await CONTRACTING.demo(client, _tokens(settings))
+            staff = _staff(settings)
             values = {
                 "intake_id": await _ids(client, "/follow-formats", staff),
                 "negotiation_id": await _ids(client, "/negotiations", staff),
@@ -145,61 +163,50 @@ def _contracting(thread: LoopThread, make_pg_url: Callable[[], str], kafka: Kafk
                 "agb": eligibility.values["agb"],
                 "policy_id": eligibility.values["policy_id"],
             }
-        portal = issue_token(settings, ["portal"], agb=PORTAL_AGB, subject="fuzz-portal")
-        return Seeded(base, settings, portal, values)
+        return Seeded(base, settings, _token(settings, "portal", agb=PORTAL_AGB), values)
 
     seeded: Seeded = thread.run(seed())
     return seeded
 
 
-def _claims(thread: LoopThread, url: str, kafka: Kafka, prefix: str) -> Seeded:
+def _claims(thread: LoopThread, make_url: Callable[[], str], kafka: Kafka, prefix: str) -> Seeded:
+    """The demo's claim lines (they stay `received`: adjudication is a worker, and workers are off)."""
+    url = make_url()
     upgrade(CLAIMS.migrations, url)
     settings = settings_for(ClaimsSettings, url, kafka, prefix)
     base = _serve(thread, CLAIMS, settings)
+    lines = demo_lines(clock.today())
 
     async def seed() -> Seeded:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            staff = _admin(settings)
-            taken = await client.post("/claims/batch", json={"lines": demo_lines(clock.today())}, headers=staff)
+            taken = await client.post("/claims/batch", json={"lines": lines}, headers=_staff(settings))
             taken.raise_for_status()
-            values = {
-                "claim_id": taken.json()["accepted"],
-                "agb": sorted({line["agb"] for line in demo_lines(clock.today())}),
-            }
-        portal = issue_token(settings, ["portal"], agb=PORTAL_AGB, subject="fuzz-portal")
-        return Seeded(base, settings, portal, values)
+        values = {"claim_id": taken.json()["accepted"], "agb": sorted({line["agb"] for line in lines})}
+        return Seeded(base, settings, _token(settings, "portal", agb=PORTAL_AGB), values)
 
     seeded: Seeded = thread.run(seed())
     return seeded
 
 
-def _publication(thread: LoopThread, url: str, kafka: Kafka, prefix: str) -> Seeded:
-    from tests.unit.publication.builders import produce, provider, signed
-
+def _publication(thread: LoopThread, make_url: Callable[[], str], kafka: Kafka, prefix: str) -> Seeded:
+    """Three providers with contracts for last year and this one, through the broker and the consumer."""
+    url = make_url()
     upgrade(PUBLICATION.migrations, url)
     settings = settings_for(PublicationSettings, url, kafka, prefix)
     base = _serve(thread, PUBLICATION, settings, workers=True)
-    year = clock.today().year
+    year, agbs = clock.today().year, ["40000001", "40000002", PORTAL_AGB]
 
     async def seed() -> Seeded:
-        agbs = ["40000001", "40000002", "40000030"]
-        await produce(
-            kafka.bootstrap,
-            prefix,
-            *(provider(agb, f"Zorggroep {agb}") for agb in agbs),
-            *(signed(agb, years=(year - 1, year)) for agb in agbs),
-        )
-        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        events = [provider(agb, f"Zorggroep {agb}") for agb in agbs]
+        await produce(kafka.bootstrap, prefix, *events, *(signed(agb, years=(year - 1, year)) for agb in agbs))
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=_staff(settings)) as client:
 
             async def listed() -> bool:
-                body = (await client.get("/listings/preview", params={"year": year}, headers=_admin(settings))).json()
-                return len(body["items"]) == len(agbs)
-
-            from tests.conftest import eventually
+                preview = await client.get("/listings/preview", params={"year": year})
+                return len(preview.json()["items"]) == len(agbs)
 
             await eventually(listed, timeout=60)
-        portal = issue_token(settings, ["portal"], agb=PORTAL_AGB, subject="fuzz-portal")
-        return Seeded(base, settings, portal, {})
+        return Seeded(base, settings, _token(settings, "portal", agb=PORTAL_AGB), {})
 
     seeded: Seeded = thread.run(seed())
     return seeded
@@ -234,8 +241,7 @@ def _schemas(seeded: Seeded) -> list[tuple[str, BaseSchema]]:
     """The passes: a portal token over the routes that admit one, if any (its own AGB code drawn half of
     the time), then ``admin`` over every route (after which the portal's account may be disabled)."""
     url = f"{seeded.base}/openapi.json"
-    admin_token = issue_token(seeded.settings, ["admin"], subject="fuzz-admin")
-    admin = schemathesis.openapi.from_url(url, config=_config(seeded, admin_token, seeded.values))
+    admin = schemathesis.openapi.from_url(url, config=_config(seeded, _token(seeded.settings, "admin"), seeded.values))
     operations = [op for ops in admin.raw_schema["paths"].values() for op in ops.values()]
     if not any(_admits_portal(op) for op in operations):
         return [("admin", admin)]
@@ -253,8 +259,8 @@ class Pass:
     failures: list[str] = dataclasses.field(default_factory=list)
     statuses: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
-    def reached_the_handlers(self) -> list[str]:
-        """Operations whose every answer was a 401: the token did not get them past the door."""
+    def stopped_at_the_door(self) -> list[str]:
+        """Operations whose every answer was a 401: the token never got them to their handler."""
         return [label for label, seen in self.statuses.items() if set(seen) == {401}]
 
 
@@ -284,10 +290,10 @@ def fuzz(token: str, schema: BaseSchema) -> Pass:
 
 
 SEEDERS: dict[str, Callable[[LoopThread, Callable[[], str], Kafka, str], Seeded]] = {
-    "eligibility": lambda thread, make_url, kafka, prefix: _eligibility(thread, make_url(), kafka, prefix),
+    "eligibility": _eligibility,
     "contracting": _contracting,
-    "claims": lambda thread, make_url, kafka, prefix: _claims(thread, make_url(), kafka, prefix),
-    "publication": lambda thread, make_url, kafka, prefix: _publication(thread, make_url(), kafka, prefix),
+    "claims": _claims,
+    "publication": _publication,
 }
 
 
@@ -302,4 +308,4 @@ def test_every_door_answers_as_its_document_says(
     assert not failures, "\n\n".join(failures)
     for done in passes:
         assert done.statuses, f"{done.token}: no operation was called"
-        assert not done.reached_the_handlers(), f"{done.token}: only ever 401: {done.reached_the_handlers()}"
+        assert not done.stopped_at_the_door(), f"{done.token} token: only ever 401: {done.stopped_at_the_door()}"
