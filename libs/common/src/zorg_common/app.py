@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from . import tracing
 from .kafka import wait_for_broker
-from .logs import configure_logging
+from .logs import RequestContext, configure_logging
 from .metrics import install_metrics
 from .problems import Problem, install_problem_handlers
 from .service import Runtime, ServiceSpec
@@ -30,6 +31,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, workers: bool | None = None) -> FastAPI:
     settings = settings or spec.settings_cls()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
+    tracing.configure(spec.name)
     run_workers = settings.ZORG_RUN_WORKERS if workers is None else workers
 
     @asynccontextmanager
@@ -56,6 +58,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, wo
     app.state.spec = spec
     install_problem_handlers(app)
     install_metrics(app, spec.name)
+    app.add_middleware(RequestContext)  # request ids and the access log
+    tracing.instrument_app(app)
     _install_health(app, settings)
     for router in spec.routers:
         app.include_router(router)
