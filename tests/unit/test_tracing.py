@@ -185,6 +185,9 @@ def test_a_hostile_trace_context_is_ignored_not_fatal(spans: InMemorySpanExporte
 def test_query_values_stay_out_of_traces() -> None:
     assert tracing._without_query_values("/access-log?bsn=111222333&since=2023-01-01") == "/access-log?bsn=&since="
     assert tracing._without_query_values("http://x/claims/1") == "http://x/claims/1"
+    assert tracing._without_query_values("/claims?111222333") == "/claims?_="  # a bare value is no name
+    assert tracing._without_query_values("/claims?a=1&&b") == "/claims?a=&b="
+    assert tracing._query_names("bsn=1&x y=2") == "bsn=&_="
 
 
 def test_the_deployment_points_at_what_the_services_send_and_the_variables_are_documented() -> None:

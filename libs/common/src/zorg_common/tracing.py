@@ -60,7 +60,7 @@ _MAX_TRACEPARENT, _MAX_TRACESTATE = 128, 512
 #: Links per consumer span (the SDK's own default limit).
 _MAX_LINKS = 128
 _EXCLUDED_URLS = "healthz,readyz,metrics"
-_QUERY_VALUE = re.compile(r"=[^&]*")
+_QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
 def enabled() -> bool:
@@ -169,21 +169,27 @@ def instrument_app(app: FastAPI) -> None:
     )
 
 
+def _query_names(query: str) -> str:
+    """``bsn=1&since=2`` -> ``bsn=&since=``: the names say what was asked; no value (a BSN among them)
+    goes in a trace, and a name that does not look like one is ``_``."""
+    names = (part.partition("=")[0] for part in query.split("&") if part)
+    return "&".join(f"{name if _QUERY_NAME.fullmatch(name) else '_'}=" for name in names)
+
+
 def _without_query_values(url: str) -> str:
-    """``/access-log?bsn=1&since=2`` -> ``/access-log?bsn=&since=``: the names say what was asked, the values
-    (a BSN among them) stay out of the trace."""
     path, mark, query = url.partition("?")
-    return f"{path}{mark}{_QUERY_VALUE.sub('=', query)}" if mark else url
+    return f"{path}?{_query_names(query)}" if mark else url
 
 
 def _scrub(span: Span) -> None:
     attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
-    for name in ("http.url", "http.target", "url.full", "url.query"):
+    for name in ("http.url", "http.target", "url.full"):
         value = attributes.get(name)
-        if isinstance(value, str) and "=" in value:
-            span.set_attribute(
-                name, _without_query_values(value) if name != "url.query" else _QUERY_VALUE.sub("=", value)
-            )
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(name, _without_query_values(value))
+    query = attributes.get("url.query")
+    if isinstance(query, str) and query:
+        span.set_attribute("url.query", _query_names(query))
 
 
 def _scrub_server_url(span: Span, scope: Mapping[str, Any]) -> None:
