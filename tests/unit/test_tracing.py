@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from opentelemetry import trace
@@ -200,3 +201,37 @@ def test_the_deployment_points_at_what_the_services_send_and_the_variables_are_d
     for document in ("README.md", ".env.example", "deploy/README.md"):
         text = (root / document).read_text()
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" in text and "OTEL_SERVICE_NAME" in text, document
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every GET and keeps the headers it was sent."""
+
+    seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(dict(self.headers))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_an_outgoing_httpx_call_is_a_client_span_that_carries_the_trace(spans: InMemorySpanExporter) -> None:
+    _Echo.seen = []
+    server = http.server.HTTPServer(("127.0.0.1", free_port()), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient() as client:  # an ordinary client: the process-wide instrumentation
+            with tracing.span("decide"):
+                response = await client.get(f"http://127.0.0.1:{server.server_port}/providers?bsn=111222333")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 204
+    [call] = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.CLIENT]
+    context = call.get_span_context()
+    assert context is not None
+    assert _Echo.seen[0]["traceparent"] == _traceparent(context)  # the callee continues this span
+    assert "111222333" not in str(dict(call.attributes or {}))
