@@ -11,8 +11,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from . import tracing
 from .limits import BodyLimit, route_limits
-from .logs import configure_logging
+from .logs import RequestContext, configure_logging
 from .metrics import install_metrics
 from .problems import Problem, install_problem_handlers
 from .service import Runtime, ServiceSpec
@@ -29,6 +30,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, workers: bool | None = None) -> FastAPI:
     settings = settings or spec.settings_cls()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
+    tracing.configure(spec.name)
     run_workers = settings.ZORG_RUN_WORKERS if workers is None else workers
 
     @asynccontextmanager
@@ -57,6 +59,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, wo
     # Inside the metrics: a 413 is counted too.
     app.add_middleware(BodyLimit, settings=settings, routes=route_limits(spec.routers))
     install_metrics(app, spec.name)
+    app.add_middleware(RequestContext)  # request ids and the access log
+    tracing.instrument_app(app)
     _install_health(app)
     _install_cors(app, settings)
     for router in spec.routers:

@@ -72,6 +72,13 @@ class CloudEvent(BaseModel):
     datacontenttype: str = "application/json"
     dataversion: str = "1"
     data: dict[str, Any]
+    #: The W3C trace context of the span that emitted the event (the CloudEvents Distributed
+    #: Tracing extension); only while tracing is on. Declared after ``data`` so that they are
+    #: written last, where the relay finds them without parsing the payload.
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context of the span that emitted the event (when tracing is on)."
+    )
+    tracestate: str | None = Field(default=None, description="W3C tracestate that goes with traceparent.")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
