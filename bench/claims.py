@@ -80,7 +80,7 @@ async def seed(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.executemany(
-            "INSERT INTO known_providers (agb, name, version) VALUES ($1, $2, 1)",
+            "INSERT INTO known_providers (agb, name, kind, version) VALUES ($1, $2, 'care_group', 1)",
             [(f"{50_000_000 + i}", f"Zorggroep {i}") for i in range(PROVIDERS)],
         )
         await conn.executemany(

@@ -44,6 +44,7 @@ def care_group(n: int) -> dict[str, object]:
         "sectors": ["GLI"],
         "address": {"street": "Markt 1", "postcode": "3511 AB", "city": "Utrecht"},
         "care_forms": ["in_person"],
+        "contact_emails": ["info@zorggroep.example"],  # the benchmark's sender: on file, so acted on
         "facts": {
             "kvk_registered": True,
             "wtza_admitted": True,

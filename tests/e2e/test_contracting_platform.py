@@ -35,7 +35,11 @@ def test_make_run_loads_the_contracting_demo_and_takes_mail_over_smtp(tmp_path: 
             [*ZORG, "token", "--scope", "contracts:read"], capture_output=True, text=True, check=True
         ).stdout.strip()
         intakes = _get(f"{base}/follow-formats", token)["items"]
-        assert Counter(i["status"] for i in intakes) == {"accepted": 2, "rejected": 3, "needs_review": 1}
+        assert Counter(i["status"] for i in intakes) == {"accepted": 2, "rejected": 3, "needs_review": 3}
+        spoofed = next(i for i in intakes if i["message_id"] == "<demo-spoofed@zorginkoop.example>")
+        assert spoofed["status"] == "needs_review" and spoofed["reply"] is None  # waits for a person, unanswered
+        change = next(i for i in intakes if i["message_id"] == "<demo-change-request@zorginkoop.example>")
+        assert change["review_reasons"][0].startswith("change request") and change["procurement_id"] is None
         assert _get(f"{base}/negotiations?state=open", token)["total"] == 1
         assert _get(f"{base}/invitations?policy_id=GGZ-2021", token)["total"] == 2
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
@@ -49,7 +53,8 @@ def test_make_run_loads_the_contracting_demo_and_takes_mail_over_smtp(tmp_path: 
                 break
             time.sleep(0.5)
         assert smtp_intakes[0]["status"] == "rejected"
-        assert any(p["field"] == "criterium NOT_IN_FRAUD_REGISTERS" for p in smtp_intakes[0]["problems"])
+        assert [p["field"] for p in smtp_intakes[0]["problems"]] == ["Voorwaarden inkoopbeleid"]
+        assert "NOT_IN_FRAUD_REGISTERS" not in smtp_intakes[0]["reply"]["body"]  # a confidential criterion
     finally:
         output = _stop_platform(proc, lines)
     assert "demo data   contracting: loaded" in output and "FAILED" not in output

@@ -167,10 +167,14 @@ CLAIMS_DEMO_REASONS = {
     "PROVIDER_NOT_ELIGIBLE",
     "NON_CONTRACTED_RATE",
     "PRESTATION_INVALID_FOR_DATE",
-    "AUTHORISATION_REQUIRED",
     "SUBMISSION_DEADLINE_PASSED",
     "AWAITING_CONTRACT",
     "PRESTATION_NOT_CONTRACTED",
+    # a provider far above its usual volume: held for review, one approved and one rejected by a person
+    "REVIEW_VOLUME",
+    "REVIEW_APPROVED",
+    "REVIEW_REJECTED",
+    # AUTHORISATION_REQUIRED needs a DBC (until 2021), whose claims were due by 30 April 2023: not on 2023-06-01
 }
 
 
@@ -186,7 +190,7 @@ def _claims_demo_reaches_its_outcomes(port: int) -> None:
         assert time.monotonic() < deadline, f"claims not decided: {[c['status'] for c in items]}"
         time.sleep(0.5)
     # `zorg up` runs the demo on 2023-06-01, where the contracting demo's procurements still matter.
-    assert len(items) == 16
+    assert len(items) == 16 + 50 + 1  # the outcomes, the busy institution's consults, the specialised DBC
     assert {c["status"] for c in items} == {"approved", "partially_approved", "rejected", "pending"}
     assert {r for c in items for r in c["reasons"]} == CLAIMS_DEMO_REASONS
     by_reference = {c["provider_reference"]: c for c in items}
@@ -196,3 +200,14 @@ def _claims_demo_reaches_its_outcomes(port: int) -> None:
     assert by_reference["DEMO-15"]["status"] == "pending" and by_reference["DEMO-15"]["reasons"] == [
         "AWAITING_CONTRACT"
     ]
+    # The reviewed claim is paid the rules' amount (75% of the maximum tariff), not the 25.00 claimed.
+    approved, rejected = by_reference["DEMO-R-1"], by_reference["DEMO-R-2"]
+    assert (approved["status"], approved["allowed_cents"], approved["decided_by"]) == (
+        "partially_approved",
+        1650,
+        "demo-loader",
+    )
+    assert approved["reasons"] == ["TARIFF_CAPPED", "NON_CONTRACTED_RATE", "REVIEW_APPROVED"]
+    assert (rejected["status"], rejected["allowed_cents"]) == ("rejected", 0)
+    assert by_reference["DEMO-R-3"]["hold"] == "review" and by_reference["DEMO-R-3"]["allowed_cents"] == 1650
+    assert by_reference["DEMO-A-1"]["reasons"] == ["SUBMISSION_DEADLINE_PASSED"]

@@ -215,10 +215,6 @@ def test_the_demo_filled_the_topics_it_should(messages: list[Message]) -> None:
     assert all(account["iban"] in private_text for account in demo_bank_accounts().values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ClaimSubmitted still carries bsn and diagnosis_code; the claims branch takes them out (then drop this)",
-)
 def test_no_bsn_or_diagnosis_code_on_any_topic(messages: list[Message]) -> None:
     lines = _claim_lines()
     bsns = _words({line["bsn"] for line in lines})

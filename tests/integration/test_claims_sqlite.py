@@ -6,9 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
-from zorg_claims.adapters.orm import claim_volume, claims, decisions, eligibility, known_providers
+from zorg_claims.adapters.orm import access_log, claim_volume, claims, decisions, eligibility, known_providers
+from zorg_claims.adapters.repository import SqlClaimsUnit
 from zorg_claims.domain.claim import ClaimLine
 from zorg_claims.service import SPEC
 from zorg_claims.service_layer.adjudicate import Review, adjudicate_claims
@@ -45,7 +47,9 @@ async def test_intake_and_adjudication_in_bulk_on_sqlite(tmp_path: Path, monkeyp
     runtime = Runtime(SPEC, ClaimsSettings(_env_file=None, DATABASE_URL=url))
     try:
         async with runtime.uow() as uow:
-            await uow.session.execute(insert(known_providers).values(agb="12345678", name="Zorggroep", version=1))
+            await uow.session.execute(
+                insert(known_providers).values(agb="12345678", name="Coach", kind="individual", version=1)
+            )
             await uow.session.execute(
                 insert(eligibility).values(
                     agb="12345678",
@@ -57,10 +61,10 @@ async def test_intake_and_adjudication_in_bulk_on_sqlite(tmp_path: Path, monkeyp
                 )
             )
             lines = [_line("S-1", "111222333"), _line("S-2", "111222333"), _line("S-3", "123456782")]
-            taken = await submit(uow, lines, dt.date(2023, 6, 1))
+            taken = await submit(SqlClaimsUnit(uow), lines, dt.date(2023, 6, 1))
             await uow.commit()
         async with runtime.uow() as uow:
-            made = await adjudicate_claims(uow, taken.ids, Review(3.0, 50))
+            made = await adjudicate_claims(SqlClaimsUnit(uow), taken.ids, Review(3.0, 50))
             await uow.commit()
         assert [(d.status, d.reasons, d.allowed_cents) for d in made] == [
             ("approved", (), 8193),
@@ -78,5 +82,22 @@ async def test_intake_and_adjudication_in_bulk_on_sqlite(tmp_path: Path, monkeyp
         assert sorted(recorded) == sorted((claim_id, d.status) for claim_id, d in zip(taken.ids, made, strict=True))
         assert volume == [(dt.date(2023, 6, 1), 3)]
         assert sorted(events) == ["ClaimAdjudicated"] * 3 + ["ClaimSubmitted"] * 3
+        # The access log is append-only on SQLite too (the embedded default of `make run`).
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                insert(access_log).values(
+                    at=dt.datetime.now(dt.UTC),
+                    actor="t",
+                    actor_kind="staff",
+                    via="claim",
+                    claim_id=taken.ids[0],
+                    agb="12345678",
+                    bsn="111222333",
+                )
+            )
+        for statement in (update(access_log).values(actor="x"), delete(access_log)):
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with runtime.engine.begin() as conn:
+                    await conn.execute(statement)
     finally:
         await runtime.close()

@@ -24,7 +24,15 @@ async def test_the_demo_reaches_every_outcome_and_a_second_load_changes_nothing(
     for _ in range(2):
         await load_demo(c.client, token)
         intakes = (await c.client.get("/follow-formats", headers=c.staff)).json()["items"]
-        assert Counter(i["status"] for i in intakes) == {"accepted": 2, "rejected": 3, "needs_review": 1}
+        assert Counter(i["status"] for i in intakes) == {"accepted": 2, "rejected": 3, "needs_review": 3}
+        by_id = {i["message_id"]: i for i in intakes}
+        spoofed = by_id["<demo-spoofed@zorginkoop.example>"]
+        assert spoofed["status"] == "needs_review" and spoofed["reply"] is None and spoofed["procurement_id"] is None
+        change = by_id["<demo-change-request@zorginkoop.example>"]
+        assert change["review_reasons"][0].startswith("change request") and change["procurement_id"] is None
+        fraud = by_id["<demo-not-eligible@zorginkoop.example>"]
+        assert "NOT_IN_FRAUD_REGISTERS" not in fraud["reply"]["body"]
+        assert "NOT_IN_FRAUD_REGISTERS" in str(fraud["evaluation"])  # staff see the whole evaluation
         broken = next(i for i in intakes if i["message_id"] == "<demo-broken@zorginkoop.example>")
         assert {
             "AGB-code",

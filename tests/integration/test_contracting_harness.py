@@ -5,6 +5,7 @@ Shared by the test_contracting_* modules (they import its fixtures); its own tes
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
 from tests.conftest import Kafka, eventually
 from tests.integration.backbone import read_topic, settings_for
@@ -22,6 +24,7 @@ from zorg_common.broker import free_port, port_open
 from zorg_common.events import TOPIC_CONTRACTS
 from zorg_common.migrations import upgrade
 from zorg_contracting.adapters.eligibility import EligibilityClient
+from zorg_contracting.adapters.orm import contracts
 from zorg_contracting.service import SPEC as CONTRACTING
 from zorg_contracting.service_layer.pipeline import Pipeline
 from zorg_contracting.settings import ContractingSettings
@@ -45,8 +48,10 @@ class Contracting:
         pipeline: Pipeline = self.client.app.state.contracting  # type: ignore[attr-defined]
         return pipeline
 
-    def auth(self, *scopes: str, agb: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(self.settings, scopes, agb=agb, subject='tester')}"}
+    def auth(self, *scopes: str, agb: str | None = None, subject: str | None = None) -> dict[str, str]:
+        """A token; a portal token's subject is the provider's account (``portal-<agb>``), staff are ``tester``."""
+        who = subject or (f"portal-{agb}" if agb else "tester")
+        return {"Authorization": f"Bearer {issue_token(self.settings, scopes, agb=agb, subject=who)}"}
 
     @property
     def staff(self) -> dict[str, str]:
@@ -66,6 +71,33 @@ class Contracting:
         body: dict[str, Any] = response.json()
         return body
 
+    async def earlier_agreement(self, agb: str, year: int) -> None:
+        """A contract of an earlier year on file (taken over from before this platform): the provider is not new."""
+        runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
+        now = dt.datetime.now(dt.UTC)
+        async with runtime.uow() as uow:
+            await uow.session.execute(
+                insert(contracts).values(
+                    id=f"earlier-{agb}-{year}",
+                    agb=agb,
+                    policy_id=f"GGZ-{year}",
+                    sector="GGZ",
+                    route="offer",
+                    start_date=dt.date(year, 1, 1),
+                    end_date=dt.date(year, 12, 31),
+                    status="signed",
+                    tariffs=[],
+                    kpis=[],
+                    version=1,
+                    source="negotiation",
+                    source_id="before-the-platform",
+                    renegotiation=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await uow.commit()
+
     async def events(self, n: int, timeout: float = 45) -> list[dict[str, Any]]:
         """The first ``n`` or more events on zorg.contracts, in order per provider."""
         topic = self.settings.KAFKA_TOPIC_PREFIX + TOPIC_CONTRACTS
@@ -80,7 +112,12 @@ class Contracting:
 
 def contracting_settings(url: str, kafka: Kafka, prefix: str, **overrides: Any) -> ContractingSettings:
     base: dict[str, Any] = dict(
-        SMTP_PORT=free_port(), ATTACHMENT_MAX_BYTES=20_000, INTAKE_RETRY_BACKOFF_S=0.2, INTAKE_RETRY_MAX_S=1.0
+        SMTP_PORT=free_port(),
+        ATTACHMENT_MAX_BYTES=20_000,
+        INTAKE_RETRY_BACKOFF_S=0.2,
+        INTAKE_RETRY_MAX_S=1.0,
+        MAIL_AUTHSERV_ID="mx.zorginkoop.example",  # the fixtures' own server (tests/fixtures/mail)
+        PROCUREMENT_CLOSE_INTERVAL_S=3600,  # the deadline closer runs at start only; tests call it when they mean to
     )
     base.update(overrides)
     settings: ContractingSettings = settings_for(ContractingSettings, url, kafka, prefix, **base)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.integration import test_contracting_harness as harness
 from tests.integration.test_contracting_harness import Contracting
+from zorg_common.messaging import outbox
+from zorg_contracting.adapters.orm import procurements
 
 pytestmark = pytest.mark.integration
 contracting, eligibility = harness.contracting, harness.eligibility  # the fixtures
@@ -53,7 +57,8 @@ async def test_rounds_counter_offer_accept_and_sign_on_the_deadline(
         (1, "insurer", 1_000_000),
         (2, "provider", 1_200_000),
     ]
-    assert all(r["offered_by"] == "tester" and r["offered_at"] for r in body["rounds"])
+    assert [r["offered_by"] for r in body["rounds"]] == ["tester", f"portal-{LARGE}"]
+    assert all(r["offered_at"] for r in body["rounds"])
     draft = (await c.client.get(f"/contracts/{contract_id}", headers=c.staff)).json()
     assert draft["status"] == "draft" and draft["route"] == "offer" and draft["ceiling_cents"] == 1_200_000
     assert draft["kpis"][0]["incentive_pct"] == 1.5 and (draft["start_date"], draft["end_date"]) == (
@@ -77,6 +82,7 @@ async def test_signing_the_day_after_the_deadline_is_refused_unless_extended(
     contracting: Contracting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c = contracting
+    await c.earlier_agreement(LARGE, 2020)  # not a new institution: it contracts by the deadline
     monkeypatch.setenv("ZORG_TODAY", "2020-10-20")
     negotiation, contract_id = await _agreed_contract(c)
     monkeypatch.setenv("ZORG_TODAY", "2020-11-02")
@@ -100,17 +106,30 @@ async def test_signing_the_day_after_the_deadline_is_refused_unless_extended(
     assert signed.status_code == 200, signed.text
 
 
+async def test_a_new_institution_may_sign_after_the_deadline(
+    contracting: Contracting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = contracting
+    monkeypatch.setenv("ZORG_TODAY", "2020-10-20")
+    _, contract_id = await _agreed_contract(c)  # 40000032 has no earlier agreement with us
+    monkeypatch.setenv("ZORG_TODAY", "2021-03-01")
+    signed = await c.client.post(f"/contracts/{contract_id}/sign", json={"signatory": "R. Jansen"}, headers=c.staff)
+    assert signed.status_code == 200, signed.text
+
+
 async def test_refused_transitions(contracting: Contracting, monkeypatch: pytest.MonkeyPatch) -> None:
     c = contracting
     monkeypatch.setenv("ZORG_TODAY", "2020-10-01")
     negotiation = await _open(c)
     url = f"/negotiations/{negotiation}"
-    nothing = await c.client.post(f"{url}/accept", json={"party": "provider"}, headers=c.staff)
+    portal = c.auth("portal", agb=LARGE)
+    nothing = await c.client.post(f"{url}/accept", json={"party": "provider"}, headers=portal)
     assert nothing.status_code == 409 and "no offer" in nothing.json()["detail"]
     await c.client.post(f"{url}/offers", json=OFFER, headers=c.staff)
     own = await c.client.post(f"{url}/accept", json={"party": "insurer"}, headers=c.staff)
     assert own.status_code == 409 and "your own" in own.json()["detail"]
-    portal = c.auth("portal", agb=LARGE)
+    for_the_provider = await c.client.post(f"{url}/accept", json={"party": "provider"}, headers=c.staff)
+    assert for_the_provider.status_code == 403  # a staff token cannot accept (sign) for the provider
     as_insurer = await c.client.post(f"{url}/offers", json=OFFER, headers=portal)
     assert as_insurer.status_code == 403
     other = c.auth("portal", agb="40000031")
@@ -241,3 +260,68 @@ async def test_an_agreed_contract_cannot_be_signed_once_the_procurement_is_close
     assert (await c.client.get("/contracts?year=2022", headers=c.staff)).json()["total"] == 0
     bad = await c.client.get("/contracts?status=lost&year=1", headers=c.staff)
     assert bad.status_code == 422 and sorted(e["field"] for e in bad.json()["errors"]) == ["status", "year"]
+
+
+async def test_two_negotiations_opened_at_once_for_one_provider_and_policy_give_one(contracting: Contracting) -> None:
+    """Issue 10: both requests pass the check before either inserts; PostgreSQL's partial unique index decides."""
+    c = contracting
+    body = {"agb": LARGE, "policy_id": "GGZ-2021"}
+    answers = await asyncio.gather(*(c.client.post("/negotiations", json=body, headers=c.staff) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert (
+        refused.headers["content-type"] == "application/problem+json" and "already running" in refused.json()["detail"]
+    )
+    assert (await c.client.get("/negotiations", headers=c.staff)).json()["total"] == 1
+    # The refused one rolled back before it answered: no procurement, no event left in the outbox.
+    async with c.client.app.state.runtime.uow() as uow:  # type: ignore[attr-defined]
+        assert await uow.session.scalar(select(func.count()).select_from(procurements)) == 1
+        assert await uow.session.scalar(select(func.count()).select_from(outbox)) == 1
+    assert [e["type"] for e in await c.events(1)] == ["ProcurementStarted"]
+
+
+async def test_only_a_provider_eligible_with_the_offer_route_is_negotiated_with(contracting: Contracting) -> None:
+    c = contracting
+    small = await c.client.post("/negotiations", json={"agb": "40000031", "policy_id": "GGZ-2021"}, headers=c.staff)
+    assert small.status_code == 409 and "digital route" in small.json()["detail"]
+    failing = await c.client.post("/negotiations", json={"agb": "40000034", "policy_id": "GGZ-2021"}, headers=c.staff)
+    assert failing.status_code == 409 and "not eligible" in failing.json()["detail"]
+    size_unknown = await c.client.post(
+        "/negotiations", json={"agb": "40000033", "policy_id": "GGZ-2021"}, headers=c.staff
+    )
+    assert size_unknown.status_code == 409
+    unknown = await c.client.post("/negotiations", json={"agb": "49999999", "policy_id": "GGZ-2021"}, headers=c.staff)
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+    assert (await c.client.get("/negotiations", headers=c.staff)).json()["total"] == 0
+
+
+async def test_staff_record_the_providers_offer_and_someone_else_accepts_it(contracting: Contracting) -> None:
+    c = contracting
+    negotiation = await _open(c)
+    url = f"/negotiations/{negotiation}"
+    assert (await c.client.post(f"{url}/offers", json=OFFER, headers=c.auth("contracts:write", subject="a"))).is_success
+    sent_in = {**OFFER, "party": "provider", "ceiling_cents": 1_100_000}
+    recorded = await c.client.post(f"{url}/offers", json=sent_in, headers=c.auth("contracts:write", subject="b"))
+    assert recorded.status_code == 201 and recorded.json()["rounds"][1]["offered_by"] == "b"  # kept as recorded by b
+    by_b = await c.client.post(
+        f"{url}/accept", json={"party": "insurer"}, headers=c.auth("contracts:write", subject="b")
+    )
+    assert by_b.status_code == 409 and "yourself" in by_b.json()["detail"]
+    by_a = await c.client.post(
+        f"{url}/accept", json={"party": "insurer"}, headers=c.auth("contracts:write", subject="a")
+    )
+    assert by_a.status_code == 200 and by_a.json()["state"] == "agreed"
+
+
+async def test_the_kpi_incentives_of_one_offer_add_up_to_at_most_two_percent(contracting: Contracting) -> None:
+    c = contracting
+    negotiation = await _open(c)
+    kpis = [
+        {"code": "WACHTTIJD", "description": "Treeknorm", "incentive_pct": 1.5},
+        {"code": "ROM", "description": "ROM-deelname", "incentive_pct": 0.75},
+    ]
+    over = await c.client.post(f"/negotiations/{negotiation}/offers", json={**OFFER, "kpis": kpis}, headers=c.staff)
+    assert over.status_code == 422 and over.json()["errors"][0]["field"] == "kpis"
+    kpis[1]["incentive_pct"] = 0.5
+    exact = await c.client.post(f"/negotiations/{negotiation}/offers", json={**OFFER, "kpis": kpis}, headers=c.staff)
+    assert exact.status_code == 201

@@ -225,3 +225,44 @@ async def test_search_and_paging(client: httpx.AsyncClient, settings: Eligibilit
     assert (await client.get("/providers?q=10000011", headers=staff)).json()["items"][0]["name"] == "Praktijk 11"
     too_big = await client.get("/providers?page_size=1000", headers=staff)
     assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "page_size"
+
+
+async def test_contact_addresses_are_kept_by_staff_and_neither_set_nor_seen_through_the_portal(
+    client: httpx.AsyncClient, kafka: Kafka, settings: EligibilitySettings
+) -> None:
+    staff = auth(settings, "providers:write", "providers:read")
+    with_contacts = {**CARE_GROUP, "contact_emails": ["Info@Zorggroep-Noord.nl", "contracten@zorggroep-noord.nl"]}
+    created = await client.put("/providers/12345678", json=with_contacts, headers=staff)
+    assert created.status_code == 201 and created.json()["provider"]["contact_emails"] == [
+        "contracten@zorggroep-noord.nl",
+        "info@zorggroep-noord.nl",  # compared and kept ignoring case
+    ]
+    kept = await client.put("/providers/12345678", json={**CARE_GROUP, "name": "ZG Noord"}, headers=staff)
+    assert kept.json()["provider"]["contact_emails"] == created.json()["provider"]["contact_emails"]  # left out: kept
+    mine = auth(settings, "portal", agb="12345678")
+    seen = (await client.get("/providers/12345678", headers=mine)).json()
+    assert seen["contact_emails"] is None  # staff only
+    assert [p["contact_emails"] for p in (await client.get("/providers", headers=mine)).json()["items"]] == [None]
+    portal_body = {**CARE_GROUP, "name": "ZG Noord", "address": {**CARE_GROUP["address"], "street": "Vismarkt 2"}}
+    as_read = {**mine, "If-Match": (await client.get("/providers/12345678", headers=mine)).headers["ETag"]}
+    moved = await client.put("/providers/12345678", json=portal_body, headers=as_read)
+    assert moved.status_code == 200
+    as_read["If-Match"] = moved.headers["ETag"]
+    changed = await client.put(
+        "/providers/12345678", json={**portal_body, "contact_emails": ["boef@elders.example"]}, headers=as_read
+    )
+    assert changed.status_code == 403 and "contact_emails" in changed.json()["detail"]
+    staff_view = (await client.get("/providers/12345678", headers=staff)).json()
+    assert staff_view["contact_emails"] == ["contracten@zorggroep-noord.nl", "info@zorggroep-noord.nl"]
+    cleared = await client.put("/providers/12345678", json={**portal_body, "contact_emails": []}, headers=staff)
+    assert cleared.json()["provider"]["contact_emails"] == [] and cleared.json()["changed_fields"] == ["contact_emails"]
+    bad = await client.put("/providers/12345678", json={**CARE_GROUP, "contact_emails": ["geen adres"]}, headers=staff)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "contact_emails[0]"
+    twice = await client.put(
+        "/providers/12345678", json={**CARE_GROUP, "contact_emails": ["a@b.nl", "A@B.nl"]}, headers=staff
+    )
+    assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "contact_emails"
+    too_many = {**CARE_GROUP, "contact_emails": [f"a{n}@b.nl" for n in range(21)]}
+    assert (await client.put("/providers/12345678", json=too_many, headers=staff)).status_code == 422
+    events = await events_on_topic(kafka, settings, 3)
+    assert all("contact_emails" not in e["data"] for e in events)  # never on a topic publication reads

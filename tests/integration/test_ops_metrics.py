@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
 from tests.conftest import eventually
+from zorg_claims.adapters.repository import SqlClaimsUnit
 from zorg_claims.domain.claim import ClaimLine
 from zorg_claims.service import SPEC as CLAIMS
 from zorg_claims.service_layer.adjudicate import Review, adjudicate_claims
@@ -46,10 +47,10 @@ async def test_every_decision_of_a_batch_is_counted_by_outcome(tmp_path: Path, m
     ]
     try:
         async with runtime.uow() as uow:
-            taken = await submit(uow, lines, dt.date(2023, 6, 1))
+            taken = await submit(SqlClaimsUnit(uow), lines, dt.date(2023, 6, 1))
             await uow.commit()
         async with runtime.uow() as uow:
-            made = await adjudicate_claims(uow, taken.ids, Review(3.0, 50))
+            made = await adjudicate_claims(SqlClaimsUnit(uow), taken.ids, Review(3.0, 50))
             await uow.commit()
     finally:
         await runtime.close()

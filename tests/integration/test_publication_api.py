@@ -3,6 +3,7 @@ terminate, provider changes, ETag/304, filters and order, bad input, the staff p
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from tests.conftest import Kafka, eventually
 from tests.unit.publication.builders import provider, signed, terminated
 from tests.unit.publication.harness import Publication, publication, publication_settings
 from zorg_common.auth import issue_token
+from zorg_publication.service_layer.projector import apply_due_ends
 from zorg_publication.settings import PublicationSettings
 
 pytestmark = pytest.mark.integration
@@ -86,19 +88,19 @@ async def test_sign_amend_terminate_and_their_effect_on_listing_and_changes(
     await pub.send(signed(AGB, "C1", years=(2023, 2024), version=2))  # an amendment adds 2024
     await pub.settle(AGB)
     assert (await pub.listing(year=2023))["items"][0]["contract_years"] == [2023, 2024]
-    assert (await pub.listing(year=2024))["items"][0]["contract_years"] == [2023, 2024]
+    # GLI 2024 has no policy of its own: the entry is kept (the preview), not published (DOMAIN.md).
+    assert (await pub.preview(year=2024))["items"][0]["contract_years"] == [2023, 2024]
+    assert (await pub.listing(year=2024))["items"] == []
 
     await pub.send(terminated(AGB, "C1", version=2))
     await pub.settle(AGB)
-    assert (await pub.listing(year=2023))["items"] == [] and (await pub.listing(year=2024))["items"] == []
+    assert (await pub.listing(year=2023))["items"] == [] and (await pub.preview(year=2024))["items"] == []
 
     changes, _ = await pub.changes()
     assert [(c["op"], c["year"], c["item"]["contract_years"]) for c in changes] == [
         ("upsert", 2023, [2023]),
         ("upsert", 2023, [2023, 2024]),
-        ("upsert", 2024, [2023, 2024]),
         ("remove", 2023, [2023, 2024]),
-        ("remove", 2024, [2023, 2024]),
     ]
     cursors = [c["cursor"] for c in changes]
     assert cursors == sorted(set(cursors))
@@ -119,12 +121,13 @@ async def test_provider_changes_show_as_they_happen_and_private_only_changes_do_
         )
     )
     await pub.settle(AGB)
-    body = await pub.listing(year=2023)
+    body = await pub.preview(year=2023)  # GGZ 2023 has no policy of its own: in the preview only
     assert {(i["sector"], i["name"], i["city"], i["postcode"], tuple(i["care_forms"])) for i in body["items"]} == {
         (s, "Zorggroep Noord-Oost", "Assen", "9401 AB", ("digital", "hybrid")) for s in ("GGZ", "GLI")
     }
+    assert [i["sector"] for i in (await pub.listing(year=2023))["items"]] == ["GLI"]
     changes, cursor = await pub.changes(since=cursor)
-    assert sorted((c["op"], c["item"]["sector"]) for c in changes) == [("upsert", "GGZ"), ("upsert", "GLI")]
+    assert sorted((c["op"], c["item"]["sector"]) for c in changes) == [("upsert", "GLI")]
 
     # A new version that changes only private facts (here: nothing public) writes no change.
     await pub.send(
@@ -205,11 +208,8 @@ async def test_duplicate_and_out_of_order_delivery(pub: Publication, monkeypatch
     amended, original = signed(AGB, "C1", years=(2023, 2024), version=2), signed(AGB, "C1", years=(2023,), version=1)
     sent = await pub.send(amended, original)  # the older version arrives after the newer one
     await pub.settle(AGB)
-    changes, cursor = await pub.changes()
-    assert [(c["op"], c["year"], c["item"]["contract_years"]) for c in changes] == [
-        ("upsert", 2023, [2023, 2024]),
-        ("upsert", 2024, [2023, 2024]),
-    ]
+    changes, cursor = await pub.changes()  # (GLI 2024, without a policy of its own, is not in the feed)
+    assert [(c["op"], c["year"], c["item"]["contract_years"]) for c in changes] == [("upsert", 2023, [2023, 2024])]
 
     await pub.send(sent[0], sent[0], registered)  # true duplicates (the same event ids)
     await pub.send(signed(AGB, "C1", years=(2023, 2024), version=2))  # a resend under a new id
@@ -220,10 +220,7 @@ async def test_duplicate_and_out_of_order_delivery(pub: Publication, monkeypatch
     await pub.send(terminated(AGB, "C2", sector="GGZ"), signed(AGB, "C2", sector="GGZ", years=(2023,)))
     await pub.settle(AGB)
     changes, _ = await pub.changes(since=cursor)
-    assert [(c["op"], c["year"], c["item"]["name"]) for c in changes] == [
-        ("upsert", 2023, "Naam v3"),
-        ("upsert", 2024, "Naam v3"),
-    ]
+    assert [(c["op"], c["year"], c["item"]["name"]) for c in changes] == [("upsert", 2023, "Naam v3")]
     body = await pub.listing(year=2023)
     assert [(i["sector"], i["name"], i["contract_years"]) for i in body["items"]] == [("GLI", "Naam v3", [2023, 2024])]
 
@@ -253,8 +250,9 @@ async def test_filters_paging_and_a_stable_order(pub: Publication, monkeypatch: 
     for agb, name, city, sector in people:
         await pub.send(provider(agb, name, city=city), signed(agb, sector=sector, years=(2023,)))
     await pub.settle(*(p[0] for p in people))
+    # GGZ 2023 has no policy of its own (not published): the staff preview filters and pages the same way.
 
-    everyone = await pub.listing(year=2023, page_size=200)
+    everyone = await pub.preview(year=2023, page_size=200)
     order = [(i["name"], i["agb"]) for i in everyone["items"]]
     assert order == [
         ("Apotheek Amsterdam", "30000003"),
@@ -266,18 +264,18 @@ async def test_filters_paging_and_a_stable_order(pub: Publication, monkeypatch: 
     ]
     paged = []
     for page in (1, 2, 3):
-        body = await pub.listing(year=2023, page=page, page_size=2)
+        body = await pub.preview(year=2023, page=page, page_size=2)
         assert body["total"] == 6 and body["page"] == page
         paged += [(i["name"], i["agb"]) for i in body["items"]]
     assert paged == order
-    assert [i["agb"] for i in (await pub.listing(year=2023, q="EEN"))["items"]] == ["30000001", "30000002"]
-    assert [i["agb"] for i in (await pub.listing(year=2023, q="100%"))["items"]] == ["30000005"]
-    assert (await pub.listing(year=2023, q="%"))["total"] == 1  # a wildcard is searched as itself
-    assert [i["agb"] for i in (await pub.listing(year=2023, city="utrecht", sector="GGZ"))["items"]] == [
+    assert [i["agb"] for i in (await pub.preview(year=2023, q="EEN"))["items"]] == ["30000001", "30000002"]
+    assert [i["agb"] for i in (await pub.preview(year=2023, q="100%"))["items"]] == ["30000005"]
+    assert (await pub.preview(year=2023, q="%"))["total"] == 1  # a wildcard is searched as itself
+    assert [i["agb"] for i in (await pub.preview(year=2023, city="utrecht", sector="GGZ"))["items"]] == [
         "30000000",
         "30000002",
     ]
-    assert (await pub.listing(year=2023, city="den haag"))["total"] == 1
+    assert (await pub.preview(year=2023, city="den haag"))["total"] == 1
 
 
 @pytest.mark.parametrize(
@@ -323,3 +321,31 @@ async def test_the_preview_needs_a_staff_token_and_ignores_the_date(
     assert shown.status_code == 200 and shown.headers["cache-control"] == "private, no-store"
     assert shown.json()["published"] is False and names(shown.json()) == ["Nog Geheim"]
     assert (await pub.listing(year=2023))["items"] == []
+
+
+async def test_a_terminated_contract_leaves_the_listing_on_its_end_date_not_before(
+    settings: PublicationSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOMAIN.md: a contract that ends leaves the public listing on its end date; no event arrives that day."""
+    settings.LISTING_ENDS_INTERVAL_S = 0.2  # the worker looks often (its default is every minute)
+    monkeypatch.setenv("ZORG_TODAY", "2023-03-01")
+    async with publication(settings) as pub:
+        await pub.send(provider(AGB, "Stopt Per Juli"), signed(AGB, "C1", years=(2023,)))
+        await pub.settle(AGB)
+        _, cursor = await pub.changes()
+        await pub.send(terminated(AGB, "C1", version=2, effective_on=dt.date(2023, 7, 1)))
+        await pub.settle(AGB)
+        assert names(await pub.listing(year=2023)) == ["Stopt Per Juli"]  # terminated, still listed
+        assert await pub.changes(since=cursor) == ([], cursor)
+        sessions = pub.client.app.state.runtime.sessions  # type: ignore[attr-defined]
+        async with sessions() as session, session.begin():
+            assert await apply_due_ends(session, dt.date(2023, 6, 30)) == 0  # the last day it is listed
+        monkeypatch.setenv("ZORG_TODAY", "2023-07-01")  # the worker finds the end date has come
+
+        async def gone() -> list[dict[str, Any]] | None:
+            changes, _ = await pub.changes(since=cursor)
+            return changes or None
+
+        changes = await eventually(gone, timeout=30)
+        assert [(c["op"], c["year"], c["item"]["agb"]) for c in changes] == [("remove", 2023, AGB)]
+        assert (await pub.listing(year=2023))["items"] == []

@@ -37,8 +37,10 @@ async def test_the_page_searches_the_listing_on_sqlite(
         assert "1 gecontracteerde zorgaanbieder gevonden" in found.text
         assert "Gestopte Praktijk" not in (await pub.client.get("/", params={"year": "2023"})).text
 
-        ggz = await pub.client.get("/", params={"sector": "GGZ", "year": "2022"})
+        ggz = await pub.client.get("/", params={"sector": "GGZ", "year": "2021"})
         assert "Psychologenpraktijk Zwolle" in ggz.text and "2021, 2022" in ggz.text
+        second_year = await pub.client.get("/", params={"sector": "GGZ", "year": "2022"})
+        assert "Psychologenpraktijk Zwolle" not in second_year.text  # GGZ 2022: no policy of its own
         assert "Geen gecontracteerde zorgaanbieders gevonden" in (await pub.client.get("/", params={"q": "xyz"})).text
 
         again = await pub.client.get("/", params={"year": "2023"}, headers={"If-None-Match": found.headers["etag"]})

@@ -166,7 +166,9 @@ async def test_rebuild_repairs_a_damaged_read_model_with_changes_for_the_repairs
             ("upsert", AGBS[5]),
         ]
         apply(website, repairs)
-        assert website == before  # the website, following the feed, has the true listing again
+        # The website, following the feed, has the true public listing again (GLI 2024 and GGZ 2022 have
+        # no policy of their own: kept, not published).
+        assert website == {k: v for k, v in before.items() if (k[0], k[1]) in {(2023, "GLI"), (2021, "GGZ")}}
 
 
 def apply(website: dict[tuple[int, str, str], dict[str, Any]], changes: list[dict[str, Any]]) -> None:
@@ -205,6 +207,5 @@ async def test_events_handled_by_the_consumers_during_the_replay_are_kept(
         changes, _ = await pub.changes(since=cursor)
         assert sorted((c["op"], c["year"], c["item"]["agb"]) for c in changes) == [
             ("upsert", 2023, AGBS[0]),
-            ("upsert", 2023, "41111111"),
-            ("upsert", 2024, AGBS[0]),
+            ("upsert", 2023, "41111111"),  # (and GLI 2024 for AGBS[0], not published: no policy of its own)
         ]

@@ -31,7 +31,7 @@ def test_not_an_amount(text: str) -> None:
 def test_dates_in_both_notations_and_a_date_that_does_not_exist() -> None:
     assert parse_date("01-01-2023") == parse_date("2023-01-01") == dt.date(2023, 1, 1)
     assert parse_date(dt.datetime(2023, 1, 1, 0, 0)) == dt.date(2023, 1, 1)
-    with pytest.raises(ValueError, match="exists"):
+    with pytest.raises(ValueError, match="geen bestaande datum"):
         parse_date("31-02-2023")
     with pytest.raises(ValueError):
         parse_date("1 januari 2023")
@@ -55,6 +55,18 @@ def test_a_good_format_has_no_problems_and_takes_the_policy_of_its_start_year() 
     assert fmt.policy_id == "GLI-2023" and fmt.contract_year == 2023
     assert [t.amount_cents for t in fmt.tariffs] == [8193, 19380, 9829]
     assert fmt.programmes == ("Cool", "SLIMMER")
+
+
+def test_programmes_are_recognised_in_any_spelling_of_the_policys_one_list() -> None:
+    fmt, problems = check_format(_form(programmes="de BeweegKuur, Beweegkuur; cool"), policies(), "3311", TODAY)
+    assert problems == [] and fmt is not None
+    _, problems = check_format(_form(programmes="Beweegkuur, Eigen programma"), policies(), "3311", TODAY)
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "Programma's",
+            "'Eigen programma' is geen erkend programma (Cool, BeweegKuur, SLIMMER, Samen Sportief in Beweging)",
+        )
+    ]
 
 
 def test_rows_and_body_lines_give_the_same_form() -> None:
@@ -95,7 +107,7 @@ def test_unknown_policy_year_and_a_sector_without_follow_route() -> None:
     _, problems = check_format(_form(start="01-01-2031", end="31-12-2031"), policies(), "3311", TODAY)
     assert [p.field for p in problems] == ["Ingangsdatum"]
     _, problems = check_format(_form(sector="GGZ", start="01-01-2021", end="31-12-2021"), policies(), "3311", TODAY)
-    assert problems[0].field == "Sector" and "no follow route" in problems[0].message
+    assert problems[0].field == "Sector" and "kent geen landelijk volgbeleid" in problems[0].message
 
 
 def test_missing_fields_and_a_signing_date_in_the_future() -> None:
@@ -104,17 +116,17 @@ def test_missing_fields_and_a_signing_date_in_the_future() -> None:
     form.values["name"] = "  "
     _, problems = check_format(form, policies(), "3311", TODAY)
     assert [(p.field, p.message) for p in problems] == [
-        ("KvK-nummer", "is missing"),
-        ("Naam", "is missing"),
-        ("Datum ondertekening preferente verzekeraar", "lies in the future"),
+        ("KvK-nummer", "ontbreekt"),
+        ("Naam", "ontbreekt"),
+        ("Datum ondertekening preferente verzekeraar", "ligt in de toekomst"),
     ]
 
 
 def test_end_date_before_start_and_beyond_the_contract_year() -> None:
     _, problems = check_format(_form(end="31-12-2022"), policies(), "3311", TODAY)
-    assert problems[0].field == "Einddatum" and "before" in problems[0].message
+    assert problems[0].field == "Einddatum" and "vóór" in problems[0].message
     _, problems = check_format(_form(end="31-12-2024"), policies(), "3311", TODAY)
-    assert problems[0].field == "Einddatum" and "at most 1" in problems[0].message
+    assert problems[0].field == "Einddatum" and "tot en met 31-12-2023" in problems[0].message
 
 
 def test_a_format_without_tariffs_is_a_problem() -> None:

@@ -92,3 +92,68 @@ def test_a_provider_outside_the_sector_is_not_eligible() -> None:
         policies()["GLI-2023"], ProviderProfile("care_group", ["GGZ"], GLI_ALL_PASS), dt.date(2022, 9, 1)
     )
     assert not outcome.eligible and outcome.route is None and "SECTOR_NOT_OFFERED" in outcome.warnings
+
+
+# --- verdicts that change with time (DOMAIN.md, Decision) ---------------------------------
+
+
+def changes_on(error_on: dt.date, evaluated_on: dt.date) -> dt.date | None:
+    facts = dict(GLI_ALL_PASS, serious_misconduct_on=error_on)
+    return evaluate(policies()["GLI-2023"], ProviderProfile("care_group", ["GLI"], facts), evaluated_on).changes_on
+
+
+@pytest.mark.parametrize(
+    "error_on",
+    [dt.date(2018, 3, 2), dt.date(2019, 2, 28), dt.date(2019, 3, 1), dt.date(2020, 2, 29), dt.date(2023, 2, 1)],
+)
+def test_an_evaluation_records_the_first_day_its_verdict_changes(error_on: dt.date) -> None:
+    evaluated_on = dt.date(2023, 3, 1)
+    changes = changes_on(error_on, evaluated_on)
+    assert changes is not None
+    assert misconduct_verdict(error_on, evaluated_on) == "fail"
+    assert misconduct_verdict(error_on, changes - dt.timedelta(days=1)) == "fail"
+    assert misconduct_verdict(error_on, changes) == "pass"  # the first day it passes, no day earlier
+
+
+def test_the_29th_of_february_leaves_the_window_on_1_march() -> None:
+    assert changes_on(dt.date(2020, 2, 29), dt.date(2023, 3, 1)) == dt.date(2025, 3, 1)
+
+
+@pytest.mark.parametrize("error_on", [None, dt.date(2018, 3, 1), dt.date(2010, 6, 1)])
+def test_a_verdict_that_will_not_change_records_no_day(error_on: dt.date | None) -> None:
+    facts = dict(GLI_ALL_PASS, serious_misconduct_on=error_on)
+    outcome = evaluate(policies()["GLI-2023"], ProviderProfile("care_group", ["GLI"], facts), dt.date(2023, 3, 1))
+    assert outcome.changes_on is None
+    ggz = evaluate(policies()["GGZ-2021"], ProviderProfile("individual", ["GGZ"], GGZ_ALL_PASS), dt.date(2023, 3, 1))
+    assert ggz.changes_on is None
+
+
+def test_a_misconduct_date_after_the_evaluation_date_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from zorg_eligibility.domain.provider import Facts
+
+    monkeypatch.setenv("ZORG_TODAY", "2023-03-01")
+    assert Facts(serious_misconduct_on=dt.date(2023, 3, 1)).serious_misconduct_on == dt.date(2023, 3, 1)
+    with pytest.raises(ValidationError, match="after the evaluation date 2023-03-01"):
+        Facts(serious_misconduct_on=dt.date(2023, 3, 2))
+
+
+# --- recognised programmes: one list, one comparison ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("programmes", "verdict"),
+    [
+        (["de BeweegKuur"], "pass"),
+        (["Beweegkuur"], "pass"),
+        (["BEWEEG-KUUR", "Eigen programma"], "pass"),
+        (["samen sportief in beweging"], "pass"),
+        (["Eigen programma"], "fail"),
+        ([], "fail"),
+    ],
+)
+def test_recognised_programme_in_any_of_its_spellings(programmes: list[str], verdict: str) -> None:
+    facts = dict(GLI_ALL_PASS, programmes=programmes)
+    outcome = evaluate(policies()["GLI-2023"], ProviderProfile("care_group", ["GLI"], facts), dt.date(2023, 3, 1))
+    assert next(c.verdict for c in outcome.criteria if c.code == "RECOGNISED_PROGRAMME") == verdict

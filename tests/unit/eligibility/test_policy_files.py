@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -93,3 +94,47 @@ def test_not_yaml_wrong_name_and_duplicate_ids_are_refused(tmp_path: Path) -> No
     write(tmp_path, "GLI-2023", yaml.safe_load((BUNDLED / "GLI-2023.yaml").read_text()))
     with pytest.raises(PolicyFileError, match="already defined"):
         load_policies([BUNDLED, tmp_path])
+
+
+def test_a_policy_lists_each_programme_once_and_compares_spellings_one_way(tmp_path: Path) -> None:
+    from zorg_common.policy import programme_key
+
+    assert {programme_key(n) for n in ("de BeweegKuur", "Beweegkuur", "BEWEEGKUUR", "Beweeg-Kuur")} == {"beweegkuur"}
+    gli = load_policies([BUNDLED])["GLI-2023"]
+    assert [p.name for p in gli.programmes] == ["Cool", "BeweegKuur", "SLIMMER", "Samen Sportief in Beweging"]
+    assert gli.recognised_programme("de beweegkuur").name == "BeweegKuur"  # type: ignore[union-attr]
+    assert gli.recognised_programme("Eigen programma") is None and gli.recognised_programme(None) is None
+    twice = gli_2024()
+    twice["programmes"] = [{"name": "BeweegKuur"}, {"name": "Sportief", "spellings": ["de Beweegkuur"]}]
+    write(tmp_path, "GLI-2024", twice)
+    with pytest.raises(PolicyFileError, match="two programmes spelled alike: beweegkuur"):
+        load_policies([tmp_path])
+    none_listed = gli_2024()
+    none_listed["programmes"] = []
+    write(tmp_path, "GLI-2024", none_listed)
+    with pytest.raises(PolicyFileError, match="lists no programmes"):
+        load_policies([tmp_path])
+
+
+def test_gli_without_a_contract_is_paid_75_percent_and_specialised_ggz_has_a_care_type() -> None:
+    loaded = load_policies([BUNDLED])
+    assert loaded["GLI-2023"].non_contracted_reimbursement_pct == 75
+    specialised = [p for p in loaded["GGZ-2021"].prestations if p.specialised]
+    assert [(p.code, p.care_type) for p in specialised] == [("DBC-SGGZ-TRAJECT", "sggz")]
+
+
+def test_the_confidential_criteria_and_their_facts_are_policy_data() -> None:
+    gli = load_policies([BUNDLED])["GLI-2023"]
+    assert gli.confidential_criteria() == {"NOT_IN_FRAUD_REGISTERS", "NO_QUALITY_CONCERNS"}
+    assert gli.confidential_facts() == {"in_fraud_register", "fraud_investigation", "quality_concerns"}
+    ggz = load_policies([BUNDLED])["GGZ-2021"]
+    assert ggz.confidential_criteria() == frozenset() and ggz.max_kpi_incentive_pct == 2
+    assert [q.answer for q in ggz.questionnaire] == ["yes_no", "yes_no", "number", "text"]
+
+
+def test_a_question_asked_twice_is_refused(tmp_path: Path) -> None:
+    data: dict[str, Any] = yaml.safe_load((BUNDLED / "GGZ-2021.yaml").read_text())
+    data["questionnaire"].append(dict(data["questionnaire"][0]))
+    write(tmp_path, "GGZ-2021", data)
+    with pytest.raises(PolicyFileError, match="questionnaire listed twice: WACHTTIJDEN_GEPUBLICEERD"):
+        load_policies([tmp_path])

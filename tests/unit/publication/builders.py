@@ -93,14 +93,19 @@ def signed(
 
 
 def terminated(
-    agb: str, contract_id: str | None = None, *, sector: str = "GLI", version: int = 1
+    agb: str,
+    contract_id: str | None = None,
+    *,
+    sector: str = "GLI",
+    version: int = 1,
+    effective_on: dt.date = dt.date(2022, 11, 1),  # before every date these tests set: off the listing at once
 ) -> ContractTerminated:
     return ContractTerminated(
         agb=agb,
         contract_id=contract_id or f"C-{agb}-{sector}",
         sector=sector,  # type: ignore[arg-type]
         reason="Jan Geheim stopt",
-        effective_on=dt.date(2023, 6, 30),
+        effective_on=effective_on,
         version=version,
     )
 

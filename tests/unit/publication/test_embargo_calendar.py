@@ -21,10 +21,13 @@ def test_gli_2023_is_published_on_12_november_2022_and_not_a_day_earlier() -> No
     assert is_published("GLI", 2023, dt.date(2022, 11, 12))
 
 
-def test_ggz_2022_the_second_year_of_a_2021_contract_follows_the_ggz_2021_date() -> None:
-    assert publication_date("GGZ", 2022) == dt.date(2020, 11, 12)
+def test_a_year_without_a_policy_of_its_own_is_not_published_an_earlier_date_does_not_carry_over() -> None:
+    """DOMAIN.md: GGZ 2022 (the second year of a 2021-2022 contract) has no policy of its own."""
+    assert publication_date("GGZ", 2021) == dt.date(2020, 11, 12)
     assert not is_published("GGZ", 2021, dt.date(2020, 11, 11))
-    assert is_published("GGZ", 2022, dt.date(2020, 11, 12))
+    assert is_published("GGZ", 2021, dt.date(2020, 11, 12))
+    assert publication_date("GGZ", 2022) is None
+    assert not is_published("GGZ", 2022, dt.date(2030, 1, 1))
 
 
 def test_a_year_without_any_policy_of_its_sector_is_never_published() -> None:
@@ -44,7 +47,7 @@ def test_next_years_policy_file_moves_the_date_without_code(tmp_path: Path) -> N
     assert publication_date("GLI", 2024, available) == dt.date(2023, 11, 14)
     assert not is_published("GLI", 2024, dt.date(2023, 11, 13), available)
     assert is_published("GLI", 2024, dt.date(2023, 11, 14), available)
-    assert publication_date("GLI", 2024) == dt.date(2022, 11, 12)  # without the file: GLI-2023's date
+    assert publication_date("GLI", 2024) is None  # without the file: not published at all
 
 
 def test_the_default_year_is_next_year_once_published_else_this_year(tmp_path: Path) -> None:
@@ -52,7 +55,7 @@ def test_the_default_year_is_next_year_once_published_else_this_year(tmp_path: P
     only_gli = {k: v for k, v in load_policies([bundled]).items() if k == "GLI-2023"}
     assert default_year(dt.date(2022, 11, 11), only_gli) == 2022
     assert default_year(dt.date(2022, 11, 12), only_gli) == 2023
-    assert default_year(dt.date(2022, 6, 1)) == 2023  # GGZ 2023 follows GGZ-2021: public since 2020
+    assert default_year(dt.date(2022, 6, 1)) == 2022  # no sector has published 2023 yet (GGZ has no 2023 policy)
 
 
 def test_selectable_years_run_from_the_first_policy_to_next_year() -> None:

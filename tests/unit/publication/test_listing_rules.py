@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 
@@ -20,6 +21,7 @@ from zorg_publication.domain.listing import (
 )
 
 AGB = "12345678"
+TODAY = dt.date(2023, 7, 1)  # after the builders' termination (effective 2022-11-01)
 
 
 def card(version: int = 1, name: str = "Zorggroep Noord") -> ProviderCard:
@@ -57,6 +59,16 @@ def test_termination_is_final_a_later_signature_does_not_bring_the_contract_back
     assert merge_contract(gone, v2).terminated  # even a higher version
 
 
+def test_a_terminated_contract_stays_listed_until_its_end_date_and_leaves_on_it() -> None:
+    """DOMAIN.md: a contract that ends leaves the public listing on its end date, not before."""
+    contract = ContractState.signed(signed(AGB, "C1", years=(2023,)))
+    ends = ContractState.terminated_by(terminated(AGB, "C1", version=2, effective_on=dt.date(2023, 6, 30)))
+    for state in (merge_contract(contract, ends), merge_contract(ends, contract)):  # in either order
+        assert state.terminated and state.ends_on == dt.date(2023, 6, 30) and state.contract_years == (2023,)
+        assert list(entries_for(card(), [state], dt.date(2023, 6, 29))) == [EntryKey(2023, "GLI", AGB)]
+        assert entries_for(card(), [state], dt.date(2023, 6, 30)) == {}
+
+
 def test_the_contract_state_is_the_same_in_any_delivery_order() -> None:
     events = [
         ContractState.signed(signed(AGB, "C1", years=(2023,), version=1)),
@@ -78,7 +90,7 @@ def test_entries_one_per_sector_and_year_covered_by_a_signed_contract() -> None:
         ContractState.signed(signed(AGB, "GLI-1", sector="GLI", years=(2023,))),
         ContractState.terminated_by(terminated(AGB, "GLI-OLD", sector="GLI")),
     ]
-    entries = entries_for(card(), contracts)
+    entries = entries_for(card(), contracts, TODAY)
     assert sorted(entries) == [EntryKey(2021, "GGZ", AGB), EntryKey(2022, "GGZ", AGB), EntryKey(2023, "GLI", AGB)]
     assert entries[EntryKey(2022, "GGZ", AGB)].contract_years == [2021, 2022]
     assert entries[EntryKey(2023, "GLI", AGB)].city == "Groningen"
@@ -86,9 +98,10 @@ def test_entries_one_per_sector_and_year_covered_by_a_signed_contract() -> None:
 
 def test_no_entry_without_the_provider_and_none_without_a_live_contract() -> None:
     contract = ContractState.signed(signed(AGB, "C1"))
-    assert entries_for(None, [contract]) == {}
-    assert entries_for(card(), []) == {}
-    assert entries_for(card(), [merge_contract(contract, ContractState.terminated_by(terminated(AGB, "C1")))]) == {}
+    assert entries_for(None, [contract], TODAY) == {}
+    assert entries_for(card(), [], TODAY) == {}
+    ended = merge_contract(contract, ContractState.terminated_by(terminated(AGB, "C1")))
+    assert entries_for(card(), [ended], TODAY) == {}
 
 
 def test_diff_upserts_new_and_changed_entries_removes_gone_ones_and_leaves_equal_ones() -> None:
@@ -109,7 +122,7 @@ def test_diff_upserts_new_and_changed_entries_removes_gone_ones_and_leaves_equal
 
 def test_an_entry_built_from_events_full_of_private_data_holds_none_of_it() -> None:
     contract = ContractState.signed(signed(AGB, "C1"))
-    entries = entries_for(card(), [contract])
+    entries = entries_for(card(), [contract], TODAY)
     text = json.dumps([e.model_dump() for e in entries.values()]) + repr(contract) + repr(card())
     assert not [m for m in PRIVATE_MARKERS if m in text]
     assert all(set(e.model_dump()) == set(PUBLIC_FIELDS) for e in entries.values())

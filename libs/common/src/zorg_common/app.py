@@ -12,8 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from . import tracing
 from .limits import BodyLimit, route_limits
-from .logs import configure_logging
+from .logs import RequestContext, configure_logging
 from .metrics import install_metrics
 from .openapi import install_openapi, mark_database
 from .problems import install_problem_handlers
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, workers: bool | None = None) -> FastAPI:
     settings = settings or spec.settings_cls()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
+    tracing.configure(spec.name)
     run_workers = settings.ZORG_RUN_WORKERS if workers is None else workers
 
     @asynccontextmanager
@@ -54,6 +56,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None, *, wo
     # Inside the metrics: a 413 is counted too.
     app.add_middleware(BodyLimit, settings=settings, routes=route_limits(spec.routers))
     install_metrics(app, spec.name)
+    app.add_middleware(RequestContext)  # request ids and the access log
+    tracing.instrument_app(app)
     _install_health(app)
     _install_cors(app, settings)
     for router in spec.routers:

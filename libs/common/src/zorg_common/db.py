@@ -11,12 +11,16 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Table, Text, any_, bindparam, cast, event, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
+
+from . import tracing
 
 #: Constraint and index names every service's tables get, so that migrations can name them.
 NAMING_CONVENTION = {
@@ -62,11 +66,13 @@ def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, echo
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return tracing.instrument_engine(engine)
     # No pre-ping: it costs a round trip per checkout; a dead connection fails one unit of work,
     # which the caller sees as an error (HTTP) or retries (relay, consumers).
-    return create_async_engine(
-        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+    return tracing.instrument_engine(
+        create_async_engine(
+            url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+        )
     )
 
 
@@ -169,3 +175,20 @@ class BulkInsert:
             for name in self.columns
         }
         await session.execute(self._postgres, params)
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
+    """An INSERT of the session's dialect (PostgreSQL or SQLite), which has ``on_conflict_do_update``."""
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> None:
+    """Insert the rows, or replace the other columns of those whose ``key`` is there (PostgreSQL and SQLite)."""
+    if not rows:
+        return
+    statement = dialect_insert(session, table)
+    columns = [c for c in rows[0] if c not in key]
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
+    )
+    await session.execute(statement, list(rows))

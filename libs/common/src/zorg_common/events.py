@@ -72,6 +72,13 @@ class CloudEvent(BaseModel):
     datacontenttype: str = "application/json"
     dataversion: str = "1"
     data: dict[str, Any]
+    #: The W3C trace context of the span that emitted the event (the CloudEvents Distributed
+    #: Tracing extension); only while tracing is on. Declared after ``data`` so that they are
+    #: written last, where the relay finds them without parsing the payload.
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context of the span that emitted the event (when tracing is on)."
+    )
+    tracestate: str | None = Field(default=None, description="W3C tracestate that goes with traceparent.")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -287,27 +294,18 @@ class ProcurementClosed(Event):
 
 @event_type
 class ClaimSubmitted(Event):
-    """A claim line passed the checks at the door and waits for adjudication."""
+    """A claim line was taken in: its id and keys, nothing personal (no BSN, no diagnosis).
+
+    The adjudication reads the line itself from the claims database. Version 1 carried the whole
+    line; a version-1 event still on a topic is read as this one (its other fields are ignored).
+    """
 
     TYPE: ClassVar[str] = "ClaimSubmitted"
     TOPIC: ClassVar[str] = TOPIC_CLAIMS
+    DATAVERSION: ClassVar[str] = "2"
     claim_id: str
-    provider_reference: str
-    bsn: str
     sector: Sector
-    prestation_code: str
-    service_date: dt.date
-    opening_date: dt.date
-    quantity: int = Field(gt=0)
-    claimed_cents: int = Field(gt=0)
     received_on: dt.date
-    programme: str | None = None
-    programme_start: dt.date | None = None
-    referral: bool | None = None
-    authorisation_number: str | None = None
-    # Left out (None) when the insured person's privacy statement is set.
-    diagnosis_code: str | None = None
-    privacy_statement: bool = False
 
 
 class ReasonCode(BaseModel):

@@ -1,4 +1,4 @@
-"""Validation of Dutch identifiers (AGB, KvK, BSN, IBAN, postcode, UZOVI) as pydantic types."""
+"""Validation of Dutch identifiers (AGB, KvK, BSN, IBAN, postcode, UZOVI) and e-mail addresses as pydantic types."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ _AGB = re.compile(r"^\d{8}$")
 _KVK = re.compile(r"^\d{8}$")
 _UZOVI = re.compile(r"^\d{4}$")
 _POSTCODE = re.compile(r"^([1-9]\d{3})\s?([A-Z]{2})$")
+#: An addr-spec as people write it (local@domain.tld); no display name, no comments, no spaces.
+_EMAIL = re.compile(r"^[^@\s<>\"(),;:\[\]]+@[^@\s<>\"(),;:\[\]]+\.[A-Za-z]{2,}$")
+EMAIL_MAX_LENGTH = 254
 
 
 def is_agb(value: object) -> bool:
@@ -60,6 +63,22 @@ def check_iban(value: str) -> str:
         raise ValueError(f"not a valid IBAN: {exc}") from exc
 
 
+def is_email_address(value: str) -> bool:
+    return len(value) <= EMAIL_MAX_LENGTH and bool(_EMAIL.match(value))
+
+
+def check_email_address(value: str) -> str:
+    value = value.strip()
+    if not is_email_address(value):
+        raise ValueError("is not an e-mail address (name@domain.nl)")
+    return value
+
+
+def address_key(address: str) -> str:
+    """An addr-spec as compared: ignoring case (DOMAIN.md, who may send a follow format)."""
+    return address.strip().casefold()
+
+
 def check_postcode(value: str) -> str:
     match = _POSTCODE.match(value.strip().upper())
     if not match:
@@ -73,3 +92,4 @@ Uzovi = Annotated[str, AfterValidator(check_uzovi)]
 Bsn = Annotated[str, AfterValidator(check_bsn)]
 Iban = Annotated[str, AfterValidator(check_iban)]
 Postcode = Annotated[str, AfterValidator(check_postcode)]
+EmailAddress = Annotated[str, AfterValidator(check_email_address)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterable
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -84,6 +85,14 @@ class NoDateWithinYears(_Strict):
     no_date_within_years: int = Field(gt=0)
 
 
+class IncludesRecognisedProgramme(_Strict):
+    """The fact (a list of programme names) holds at least one of the policy's recognised programmes,
+    in any of its spellings (compared by ``programme_key``)."""
+
+    fact: FactName
+    includes_recognised_programme: Literal[True]
+
+
 class AllOf(_Strict):
     all_of: list[Rule] = Field(min_length=1)
 
@@ -92,7 +101,10 @@ class AnyOf(_Strict):
     any_of: list[Rule] = Field(min_length=1)
 
 
-Rule = Annotated[FactIs | FactIncludesAny | NoDateWithinYears | AllOf | AnyOf, Field(union_mode="smart")]
+Rule = Annotated[
+    FactIs | FactIncludesAny | IncludesRecognisedProgramme | NoDateWithinYears | AllOf | AnyOf,
+    Field(union_mode="smart"),
+]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
@@ -100,9 +112,39 @@ AnyOf.model_rebuild()
 class Criterion(_Strict):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     blocking: bool = True
+    #: The insurer's own finding (DOMAIN.md, confidential criteria): no message to a provider names it,
+    #: and a portal token never sees it or the facts behind it.
+    confidential: bool = False
     text_nl: str = Field(min_length=1)
     text_en: str = Field(min_length=1)
     rule: Rule
+
+
+def rule_facts(rule: Rule) -> list[str]:
+    """Every fact a rule reads, in order."""
+    if isinstance(rule, AllOf):
+        return [fact for inner in rule.all_of for fact in rule_facts(inner)]
+    if isinstance(rule, AnyOf):
+        return [fact for inner in rule.any_of for fact in rule_facts(inner)]
+    return [rule.fact]
+
+
+class Question(_Strict):
+    """One question of the policy's questionnaire (*vragenlijst*) and the kind of answer it takes."""
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    text_nl: str = Field(min_length=1)
+    text_en: str = Field(min_length=1)
+    answer: Literal["yes_no", "text", "number", "date"]
+    required: bool = True
+
+
+class Enquiries(_Strict):
+    """Whom a provider calls about the policy (named in replies that cannot say more)."""
+
+    name_nl: str = Field(min_length=1)
+    phone: str = Field(min_length=1)
+    email: str | None = None
 
 
 class RouteRule(_Strict):
@@ -141,8 +183,29 @@ class Prestation(_Strict):
     kind: Literal["GLI", "ZPM", "DBC"]
     max_tariff_cents: int = Field(gt=0)
     sample: bool = False  # an illustrative amount until the real table is loaded
+    #: Specialised care: on a referral at an institution it needs an authorisation (machtiging).
     specialised: bool = False
+    #: The care type an authorisation may name instead of the prestation code (e.g. ``sggz``).
+    care_type: str | None = Field(default=None, min_length=1, max_length=64)
     limit: PrestationLimit | None = None
+
+
+_ARTICLE = re.compile(r"^de\s+", re.IGNORECASE)
+_UNSPACED = re.compile(r"[\s\-\u2010-\u2015]+")
+
+
+@lru_cache(maxsize=4096)  # asked for every GLI claim line, with a handful of distinct names
+def programme_key(name: str) -> str:
+    """How programme names are compared (DOMAIN.md, recognised programmes): case, a leading article
+    *de*, spacing and hyphens do not matter ("de BeweegKuur", "Beweegkuur" and "BEWEEG-KUUR" are one)."""
+    return _UNSPACED.sub("", _ARTICLE.sub("", name.strip())).casefold()
+
+
+class Programme(_Strict):
+    """A recognised programme, listed once: its name and the other ways it is written."""
+
+    name: str = Field(min_length=1, max_length=100)
+    spellings: list[str] = []
 
 
 class Policy(_Strict):
@@ -156,6 +219,9 @@ class Policy(_Strict):
     routes: list[RouteRule] = Field(min_length=1)
     large_institution: LargeInstitution | None = None
     prestations: list[Prestation] = Field(min_length=1)
+    #: The recognised programmes (GLI), each once with its spellings: the one list that eligibility,
+    #: the follow format and claims compare programme names with.
+    programmes: list[Programme] = []
     #: From this date claims use ZPM prestations and no longer DBC ones (the *harde stop*).
     zpm_from: dt.date | None = None
     #: How long a GLI programme runs: months 0-12 treatment, 12-24 maintenance.
@@ -163,6 +229,12 @@ class Policy(_Strict):
     non_contracted_reimbursement_pct: int = Field(default=100, ge=0, le=100)
     max_above_tariff_pct: int = Field(default=0, ge=0, le=100)
     digital_route_tariffs: Literal["max_tariff"] = "max_tariff"
+    #: The incentives of one offer's KPIs add up to at most this percentage (DOMAIN.md, Decision: 2).
+    max_kpi_incentive_pct: float = Field(default=2, ge=0, le=100)
+    #: The questions an invitation of the digital route carries; answered when the provider signs.
+    questionnaire: list[Question] = []
+    #: Whom a provider calls (told in a reply that may not name a confidential criterion).
+    enquiries: Enquiries | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -173,10 +245,17 @@ class Policy(_Strict):
         for name, items in (
             ("criteria", [c.code for c in self.criteria]),
             ("prestations", [p.code for p in self.prestations]),
+            ("questionnaire", [q.id for q in self.questionnaire]),
         ):
             doubles = sorted({x for x in items if items.count(x) > 1})
             if doubles:
                 raise ValueError(f"{name} listed twice: {', '.join(doubles)}")
+        keys = [k for p in self.programmes for k in {programme_key(s) for s in (p.name, *p.spellings)}]
+        doubles = sorted({k for k in keys if keys.count(k) > 1})
+        if doubles:
+            raise ValueError(f"programmes: two programmes spelled alike: {', '.join(doubles)}")
+        if self._uses_programme_list() and not self.programmes:
+            raise ValueError("a criterion asks for a recognised programme, but the policy lists no programmes")
         if any(r.size for r in self.routes) and self.large_institution is None:
             raise ValueError("routes by institution size need large_institution thresholds")
         cal = self.calendar
@@ -192,27 +271,32 @@ class Policy(_Strict):
         # Asked for every claim line: a lookup, not a walk through the list.
         return {p.code: p for p in self.prestations}
 
-    def recognised_programmes(self) -> frozenset[str]:
-        """The programmes the policy recognises: the values its programme criterion accepts."""
-        return self._recognised_programmes
+    def recognised_programme(self, name: str | None) -> Programme | None:
+        """The recognised programme ``name`` is a spelling of, if any (compared by ``programme_key``)."""
+        return self._programmes_by_key.get(programme_key(name)) if name else None
+
+    def confidential_criteria(self) -> frozenset[str]:
+        """The codes of the criteria no provider may see named (DOMAIN.md, confidential criteria)."""
+        return frozenset(c.code for c in self.criteria if c.confidential)
+
+    def confidential_facts(self) -> frozenset[str]:
+        """The facts behind the confidential criteria: a portal token never sees them either."""
+        return frozenset(fact for c in self.criteria if c.confidential for fact in rule_facts(c.rule))
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questionnaire if q.id == question_id), None)
 
     @cached_property
-    def _recognised_programmes(self) -> frozenset[str]:
-        found: set[str] = set()
+    def _programmes_by_key(self) -> dict[str, Programme]:
+        return {programme_key(s): p for p in self.programmes for s in (p.name, *p.spellings)}
 
-        def walk(rule: Rule) -> None:
-            if isinstance(rule, FactIncludesAny) and rule.fact == "programmes":
-                found.update(rule.includes_any)
-            elif isinstance(rule, AllOf):
-                for inner in rule.all_of:
-                    walk(inner)
-            elif isinstance(rule, AnyOf):
-                for inner in rule.any_of:
-                    walk(inner)
+    def _uses_programme_list(self) -> bool:
+        def uses(rule: Rule) -> bool:
+            if isinstance(rule, AllOf | AnyOf):
+                return any(uses(r) for r in (rule.all_of if isinstance(rule, AllOf) else rule.any_of))
+            return isinstance(rule, IncludesRecognisedProgramme)
 
-        for criterion in self.criteria:
-            walk(criterion.rule)
-        return frozenset(found)
+        return any(uses(c.rule) for c in self.criteria)
 
 
 class PolicyFileError(ValueError):

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .db import describe_error, describe_traceback, is_transient, is_unstorable_text
+from .logs import REQUEST_ID_HEADER, SCOPE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +182,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unstorable_text(exc):
             return invalid_input([FieldError(field=name, message=NUL_REFUSED) for name in _with_nul(request)])
+        # This handler answers outside the request-id middleware: the id comes from the scope.
+        request_id = request.scope.get(SCOPE_KEY)
+        ids = {REQUEST_ID_HEADER: request_id} if request_id else {}
+        extra = {"request_id": request_id} if request_id else {}
         if is_transient(exc):  # the database is away: say so, and when to come back
-            log.warning("%s %s: database unavailable: %s", request.method, request.url.path, describe_error(exc))
+            log.warning(
+                "%s %s: database unavailable: %s", request.method, request.url.path, describe_error(exc), extra=extra
+            )
             return problem_response(
                 503,
                 "Service unavailable",
                 "The service cannot reach its database; nothing was changed. Try again shortly.",
                 "unavailable",
-                headers={"Retry-After": "5"},
+                headers={"Retry-After": "5", **ids},
             )
         # The client learns nothing internal; the log has where it happened and what, but not the
         # values a database error would quote (its DETAIL: a BSN, an IBAN).
@@ -198,7 +205,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             request.url.path,
             describe_error(exc),
             describe_traceback(exc),
+            extra=extra,
         )
         return problem_response(
-            500, "Internal error", "An unexpected error occurred; it has been logged.", "internal-error"
+            500, "Internal error", "An unexpected error occurred; it has been logged.", "internal-error", headers=ids
         )

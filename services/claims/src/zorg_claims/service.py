@@ -4,7 +4,7 @@ from zorg_common.events import TOPIC_CLAIMS, TOPIC_CONTRACTS, TOPIC_PROVIDERS, T
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
-from .entrypoints.api import authorisations_router, claims_router
+from .entrypoints.api import access_log_router, authorisations_router, claims_router
 from .entrypoints.consumers import ADJUDICATION, read_model_consumer
 from .entrypoints.demo import load_demo
 from .entrypoints.importer import claims_cli
@@ -16,7 +16,7 @@ SPEC = ServiceSpec(
     settings_cls=ClaimsSettings,
     metadata=metadata,
     migrations="zorg_claims.migrations",
-    routers=(claims_router, authorisations_router),
+    routers=(claims_router, authorisations_router, access_log_router),
     consumers=(ADJUDICATION, read_model_consumer()),
     cli=claims_cli,
     demo=load_demo,

@@ -3,7 +3,8 @@
 from zorg_common.service import ServiceSpec
 
 from .adapters.orm import metadata
-from .entrypoints import contracts, follow_formats, invitations, negotiations, procurement_metrics
+from .entrypoints import contract_requests, contracts, follow_formats, invitations, negotiations, procurement_metrics
+from .entrypoints.deadline import deadline_closer
 from .entrypoints.demo import load_demo
 from .settings import ContractingSettings
 
@@ -19,8 +20,9 @@ SPEC = ServiceSpec(
         invitations.router,
         contracts.router,
         contracts.procurements_router,
+        contract_requests.router,
     ),
-    workers=(follow_formats.intake_worker, procurement_metrics.procurement_gauges),
+    workers=(follow_formats.intake_worker, deadline_closer, procurement_metrics.procurement_gauges),
     topics=("zorg.providers", "zorg.contracts"),
     publishes=("zorg.contracts",),
     demo=load_demo,

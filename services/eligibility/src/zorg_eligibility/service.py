@@ -9,6 +9,7 @@ from .entrypoints.demo import load_demo
 from .entrypoints.importer import providers_cli
 from .entrypoints.page import router as page_router
 from .entrypoints.portal import router as portal_router
+from .entrypoints.worker import reevaluation_worker
 from .service_layer.mail import mail_worker
 from .settings import EligibilitySettings
 
@@ -19,7 +20,7 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="zorg_eligibility.migrations",
     routers=(providers_router, policies_router, evaluations_router, portal_router, page_router),
-    workers=(mail_worker,),
+    workers=(reevaluation_worker, mail_worker),
     cli=providers_cli,
     demo=load_demo,
     topics=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE),

@@ -12,6 +12,9 @@ class EligibilitySettings(ServiceSettings):
     SERVICE: ClassVar[str] = "eligibility"
     DEFAULT_PORT: ClassVar[int] = 8001
 
+    #: How often the worker looks for providers whose verdict changes with time today (the daily
+    #: re-evaluation); it also looks once at start.
+    REEVALUATION_INTERVAL_S: float = Field(default=3600.0, gt=0)
     #: PEM private key (RSA or EC P-256) that signs portal tokens; the other services check them
     #: with ZORG_JWT_PUBLIC_KEY. Unset: HS256 with ZORG_JWT_SECRET (only where the platform runs on HS256).
     ZORG_JWT_PRIVATE_KEY: str | None = None

@@ -7,6 +7,7 @@ from .adapters.orm import metadata
 from .entrypoints.api import listings_router
 from .entrypoints.cli import publication_cli
 from .entrypoints.consumers import LISTING_CONSUMER
+from .entrypoints.ends import contract_ends
 from .entrypoints.page import page_router
 from .settings import PublicationSettings
 
@@ -18,6 +19,7 @@ SPEC = ServiceSpec(
     migrations="zorg_publication.migrations",
     routers=(listings_router, page_router),
     consumers=(LISTING_CONSUMER,),
+    workers=(contract_ends,),
     cli=publication_cli,
     # Never TOPIC_PROVIDERS_PRIVATE: facts, evaluations and bank accounts are not for the public side.
     topics=(TOPIC_PROVIDERS, TOPIC_CONTRACTS),

@@ -1,7 +1,8 @@
-"""The claims service's tables: claims and their decisions, authorisations, and read models from events."""
+"""The claims service's tables: claims and their decisions, authorisations, the access log, and read models."""
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -56,7 +57,8 @@ claims = Table(
     # entry in every index. Most claims are decided once, at month-end peak volumes.
     postgresql_with={"fillfactor": 80},
 )
-Index("ix_claims_same_service", claims.c.agb, claims.c.bsn, claims.c.prestation_code, claims.c.service_date)
+# An insured person's claims: at every provider (programme runs), and at one (the same service twice).
+Index("ix_claims_insured", claims.c.bsn, claims.c.agb, claims.c.prestation_code, claims.c.service_date)
 Index("ix_claims_agb_received", claims.c.agb, claims.c.received_at)  # a provider's claims, newest first
 # The few claims on hold (pending: a procurement, or a person's review); hold stays empty for the rest.
 Index(
@@ -93,6 +95,8 @@ decisions = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("decided_by", String(200), nullable=False),
     Column("note", Text, nullable=True),
+    # What the decision used: policy, contract and version, evaluation, authorisation, programme run.
+    Column("inputs", JSON, nullable=True),
 )
 
 authorisations = Table(
@@ -101,13 +105,32 @@ authorisations = Table(
     Column("number", String(64), primary_key=True),
     Column("bsn", String(9), nullable=False),
     Column("agb", String(8), nullable=False),
-    Column("care_type", String(64), nullable=False),
-    Column("granted_on", Date, nullable=False),
+    Column("care_type", String(64), nullable=False),  # a prestation code or its care type
+    Column("requested_on", Date, nullable=False),
+    Column("granted_on", Date, nullable=False),  # the day the insurer decided, granted or refused
     Column("valid_until", Date, nullable=False),
+    Column("status", String(10), nullable=False),  # granted, refused
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
 )
 Index("ix_authorisations_agb_bsn", authorisations.c.agb, authorisations.c.bsn)
+
+# NEN 7513: who read which insured person's claim, when. Append-only: no code path updates or
+# deletes a row, and the database refuses it (a trigger, see migration 0007_claims_access_log).
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),  # the token's subject
+    Column("actor_kind", String(10), nullable=False),  # staff or portal
+    Column("via", String(20), nullable=False),  # claim, decisions, list
+    Column("claim_id", String(36), nullable=False),
+    Column("agb", String(8), nullable=False),
+    Column("bsn", String(9), nullable=False),
+)
+Index("ix_access_log_bsn_at", access_log.c.bsn, access_log.c.at)
+Index("ix_access_log_agb_at", access_log.c.agb, access_log.c.at)
 
 # --- read models, kept from zorg.providers, zorg.providers.private and zorg.contracts -------
 
@@ -116,6 +139,7 @@ known_providers = Table(
     metadata,
     Column("agb", String(8), primary_key=True),
     Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=True),  # individual, care_group, institution; unknown before 0005
     Column("version", Integer, nullable=False),
 )
 
@@ -154,13 +178,16 @@ contracts = Table(
     Column("terminated_from", Date, nullable=True),
 )
 
+# One row per procurement and contract year: a provider may have several procurements open for one
+# year (a follow format and a negotiation, say); closing one leaves the others holding claims.
 procurements = Table(
     "procurements",
     metadata,
+    Column("procurement_id", String(64), nullable=False),
+    Column("contract_year", Integer, nullable=False),
     Column("agb", String(8), nullable=False),
     Column("sector", String(3), nullable=False),
-    Column("contract_year", Integer, nullable=False),
-    Column("procurement_id", String(64), nullable=False),
     Column("status", String(20), nullable=False),  # in_progress, contracted, closed
-    PrimaryKeyConstraint("agb", "sector", "contract_year", name="pk_procurements"),
+    PrimaryKeyConstraint("procurement_id", "contract_year", name="pk_procurements"),
 )
+Index("ix_procurements_agb", procurements.c.agb, procurements.c.sector, procurements.c.contract_year)

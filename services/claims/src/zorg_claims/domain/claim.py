@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zorg_common.identifiers import Agb, Bsn
+from zorg_common.policy import Policy, policy_for
 
 SectorCode = Literal["GLI", "GGZ"]
 
@@ -97,3 +98,16 @@ class StoredLine:
     programme_start: dt.date | None
     referral: bool
     authorisation_number: str | None
+
+
+def contract_year(line: LineFacts, available: dict[str, Policy] | None = None) -> int:
+    """The contract year a line is judged in (DOMAIN.md rule 7, seed 001 "dbc's geopend ... in 2021"):
+    for a DBC the year of its opening date, for every other prestation the year of its service date."""
+    latest = policy_for(line.sector, line.service_date.year, available)
+    prestation = latest.prestation(line.prestation_code) if latest is not None else None
+    return line.opened.year if prestation is not None and prestation.kind == "DBC" else line.service_date.year
+
+
+def judging_policy(line: LineFacts, available: dict[str, Policy] | None = None) -> Policy | None:
+    """The policy of the line's sector and contract year, else the latest earlier one of the sector."""
+    return policy_for(line.sector, contract_year(line, available), available)

@@ -1,40 +1,48 @@
-"""HTTP routes of the claims service: intake, status, review decisions and authorisations."""
+"""HTTP routes of the claims service: intake, reading (logged), a person's review, authorisations, the access log.
+
+Each route parses, authorises, calls one use case of the service layer, commits and answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError, model_validator
-from sqlalchemy import func, insert, select, update
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zorg_common import clock
 from zorg_common.app import RuntimeDep, UowDep
-from zorg_common.auth import Forbidden, Principal, require_scope
-from zorg_common.events import ClaimAdjudicated, ReasonCode
+from zorg_common.auth import Principal, require_scope
 from zorg_common.identifiers import Agb, Bsn
 from zorg_common.limits import body_limit
 from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
-from zorg_common.problems import BadInput, Conflict, NotFound
+from zorg_common.problems import BadInput
 from zorg_common.uow import UnitOfWork
+from zorg_common.values import IsoDateTime
 
-from ..adapters.orm import authorisations, claims, decisions
+from ..adapters.repository import AccessEntry, ClaimFilter, ClaimView, DecisionView, SqlClaimsUnit
 from ..domain.adjudication import VEKTIS
+from ..domain.authorisation import AuthorisationStatus
 from ..domain.claim import ClaimLine
-from ..service_layer.intake import door_check, submit
+from ..service_layer.authorisations import record_authorisation
+from ..service_layer.intake import DoorError, door_check, submit
+from ..service_layer.reading import list_claims, read_access_log, read_claim, read_decisions
+from ..service_layer.review import review_claim
 from ..settings import ClaimsSettings
 
 ReadClaims = Annotated[Principal, Depends(require_scope("claims:read", portal=True))]
 WriteClaims = Annotated[Principal, Depends(require_scope("claims:write"))]
+Admin = Annotated[Principal, Depends(require_scope("admin"))]
+ClaimId = Annotated[str, Path(max_length=36)]
 Status = Literal["received", "approved", "partially_approved", "rejected", "pending"]
 
 claims_router = APIRouter(prefix="/claims", tags=["claims"])
 authorisations_router = APIRouter(prefix="/authorisations", tags=["authorisations"])
+access_log_router = APIRouter(prefix="/access-log", tags=["access log"])
 
 _LINE_SCHEMA = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": ClaimLine.model_json_schema()}}}
@@ -49,6 +57,10 @@ class Accepted(BaseModel):
 class ReasonOut(BaseModel):
     code: str
     vektis_code: str | None
+
+
+def _reason_codes(reasons: tuple[str, ...]) -> list[ReasonOut]:
+    return [ReasonOut(code=r, vektis_code=VEKTIS.get(r)) for r in reasons]
 
 
 class ClaimOut(BaseModel):
@@ -69,14 +81,74 @@ class ClaimOut(BaseModel):
     decision_no: int
     decided_by: str | None
 
+    @classmethod
+    def of(cls, claim: ClaimView) -> ClaimOut:
+        return cls(
+            id=claim.id,
+            provider_reference=claim.provider_reference,
+            agb=claim.agb,
+            sector=claim.sector,
+            prestation_code=claim.prestation_code,
+            service_date=claim.service_date,
+            status=claim.status,  # type: ignore[arg-type]
+            reasons=list(claim.reasons),
+            reason_codes=_reason_codes(claim.reasons),
+            hold=claim.hold,
+            claimed_cents=claim.claimed_cents,
+            allowed_cents=claim.allowed_cents,
+            received_on=claim.received_on,
+            adjudicated_at=claim.adjudicated_at,
+            decision_no=claim.decision_no,
+            decided_by=claim.decided_by,
+        )
+
+
+class DecisionOut(BaseModel):
+    decision_no: int
+    status: str
+    reasons: list[str]
+    reason_codes: list[ReasonOut]
+    claimed_cents: int
+    allowed_cents: int
+    rule_version: str
+    decided_at: dt.datetime
+    decided_by: str = Field(description='"rules", or the person who decided')
+    note: str | None
+    inputs: dict[str, Any] | None = Field(
+        description="what the decision used: policy_id, contract_year, contract_id and contract_version, "
+        "evaluation_id, authorisation_number, programme_run, and for a review the decision reviewed"
+    )
+
+    @classmethod
+    def of(cls, claim: ClaimView, d: DecisionView) -> DecisionOut:
+        return cls(
+            decision_no=d.decision_no,
+            status=d.status,
+            reasons=list(d.reasons),
+            reason_codes=_reason_codes(d.reasons),
+            claimed_cents=claim.claimed_cents,
+            allowed_cents=d.allowed_cents,
+            rule_version=d.rule_version,
+            decided_at=d.decided_at,
+            decided_by=d.decided_by,
+            note=d.note,
+            inputs=dict(d.inputs) if d.inputs is not None else None,
+        )
+
 
 class BatchIn(BaseModel):
     lines: list[dict[str, Any]] = Field(min_length=1)
 
 
+class DoorErrorOut(BaseModel):
+    field: str
+    message: str
+    vektis_code: str | None = Field(description="the Vektis COD954 code of the refusal, where one fits")
+
+
 class LineRefused(BaseModel):
     index: int
-    errors: list[dict[str, str]]
+    errors: list[DoorErrorOut]
 
 
 class BatchOut(BaseModel):
@@ -85,48 +157,42 @@ class BatchOut(BaseModel):
 
 
 class ReviewIn(BaseModel):
+    """A person's decision; the amount is the rules' (an approval pays exactly that, never more)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     decision: Literal["approve", "reject"]
-    allowed_cents: int | None = Field(default=None, ge=0)
     note: str | None = Field(default=None, max_length=2000)
 
 
 class AuthorisationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     bsn: Bsn
     agb: Agb
-    care_type: str = Field(min_length=1, max_length=64)
-    granted_on: dt.date
+    care_type: str = Field(min_length=1, max_length=64, description="a prestation code or its care type")
+    requested_on: dt.date | None = Field(default=None, description="defaults to granted_on")
+    granted_on: dt.date = Field(description="the day the insurer decided; not in the future")
     valid_until: dt.date
-
-    @model_validator(mode="after")
-    def _period(self) -> AuthorisationIn:
-        if self.valid_until < self.granted_on:
-            raise ValueError("valid_until: must not be before granted_on")
-        return self
+    status: AuthorisationStatus = "granted"
 
 
-def _out(row: Any) -> ClaimOut:
-    return ClaimOut(
-        id=row.id,
-        provider_reference=row.provider_reference,
-        agb=row.agb,
-        sector=row.sector,
-        prestation_code=row.prestation_code,
-        service_date=row.service_date,
-        status=row.status,
-        reasons=list(row.reasons),
-        reason_codes=[ReasonOut(code=r, vektis_code=VEKTIS.get(r)) for r in row.reasons],
-        hold=row.hold,
-        claimed_cents=row.claimed_cents,
-        allowed_cents=row.allowed_cents,
-        received_on=row.received_on,
-        adjudicated_at=row.adjudicated_at,
-        decision_no=row.decision_no,
-        decided_by=row.decided_by,
-    )
+class AccessOut(BaseModel):
+    at: dt.datetime
+    actor: str
+    actor_kind: Literal["staff", "portal"]
+    via: Literal["claim", "decisions", "list"]
+    claim_id: str
+    agb: str
+    bsn: str
+
+    @classmethod
+    def of(cls, e: AccessEntry) -> AccessOut:
+        return cls(**e.__dict__)
 
 
-def _errors(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"field": f, "message": m} for f, m in problems]
+def _refused(index: int, errors: list[DoorError]) -> LineRefused:
+    return LineRefused(index=index, errors=[DoorErrorOut(**e.model_dump()) for e in errors])
 
 
 @claims_router.post(
@@ -140,10 +206,10 @@ async def post_claim(body: Annotated[dict[str, Any], Body()], uow: UowDep, _: Wr
     checked = door_check(body, clock.today())
     if not isinstance(checked, ClaimLine):
         raise BadInput(checked)
-    result = await submit(uow, [checked], clock.today())
+    unit = SqlClaimsUnit(uow)
+    result = await submit(unit, [checked], clock.today())
     await uow.commit()
-    status = await uow.session.scalar(select(claims.c.status).where(claims.c.id == result.ids[0]))
-    return Accepted(id=result.ids[0], status=status or "received")
+    return Accepted(id=result.ids[0], status=await unit.claims.status_of(result.ids[0]) or "received")
 
 
 @claims_router.post(
@@ -188,39 +254,38 @@ async def _take_batch(body: BatchIn, uow: UnitOfWork, settings: ClaimsSettings) 
         if isinstance(checked, ClaimLine):
             good.append(checked)
         else:
-            refused.append(LineRefused(index=index, errors=_errors(checked)))
-    result = await submit(uow, good, today)
+            refused.append(_refused(index, checked))
+    result = await submit(SqlClaimsUnit(uow), good, today)
     await uow.commit()
     return BatchOut(accepted=result.ids, refused=refused)
 
 
 @claims_router.get(
-    "/{claim_id}", response_model=ClaimOut, summary="A claim's status and decision", responses=problem_responses(404)
+    "/{claim_id}",
+    response_model=ClaimOut,
+    summary="A claim's status and decision (the read is logged)",
+    responses=problem_responses(404),
 )
-async def get_claim(claim_id: Annotated[str, Path(max_length=36)], uow: UowDep, principal: ReadClaims) -> ClaimOut:
-    row = (await uow.session.execute(select(claims).where(claims.c.id == claim_id))).first()
-    if row is None or not principal.may_see_provider(row.agb):
-        raise NotFound(f"no claim {claim_id}")
-    return _out(row)
+async def get_claim(claim_id: ClaimId, uow: UowDep, principal: ReadClaims) -> ClaimOut:
+    claim = await read_claim(SqlClaimsUnit(uow), claim_id, principal)
+    await uow.commit()  # the access log entry: no read without it
+    return ClaimOut.of(claim)
 
 
 @claims_router.get(
-    "/{claim_id}/decisions", summary="Every decision on a claim, oldest first", responses=problem_responses(404)
+    "/{claim_id}/decisions",
+    response_model=list[DecisionOut],
+    summary="Every decision on a claim, oldest first, with the inputs it used (the read is logged)",
+    responses=problem_responses(404),
 )
-async def get_decisions(
-    claim_id: Annotated[str, Path(max_length=36)], uow: UowDep, principal: ReadClaims
-) -> list[dict[str, Any]]:
-    owner = await uow.session.scalar(select(claims.c.agb).where(claims.c.id == claim_id))
-    if owner is None or not principal.may_see_provider(owner):
-        raise NotFound(f"no claim {claim_id}")
-    rows = await uow.session.execute(
-        select(decisions).where(decisions.c.claim_id == claim_id).order_by(decisions.c.decision_no)
-    )
-    return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
+async def get_decisions(claim_id: ClaimId, uow: UowDep, principal: ReadClaims) -> list[DecisionOut]:
+    claim, history = await read_decisions(SqlClaimsUnit(uow), claim_id, principal)
+    await uow.commit()
+    return [DecisionOut.of(claim, d) for d in history]
 
 
-@claims_router.get("", response_model=Page[ClaimOut], summary="Claims by provider and status, paged")
-async def list_claims(
+@claims_router.get("", response_model=Page[ClaimOut], summary="Claims by provider, status and hold, paged (logged)")
+async def get_claims(
     uow: UowDep,
     principal: ReadClaims,
     paging: PageDep,
@@ -228,112 +293,53 @@ async def list_claims(
     status: Status | None = None,
     hold: Annotated[Literal["contract", "review"] | None, Query()] = None,
 ) -> Page[ClaimOut]:
-    if principal.is_portal:
-        if agb not in (None, principal.agb):
-            raise Forbidden("a provider-portal token sees only its own claims")
-        agb = principal.agb
-    where = [
-        c
-        for c in (
-            claims.c.agb == agb if agb else None,
-            claims.c.status == status if status else None,
-            claims.c.hold == hold if hold else None,
-            # Every pending claim waits on a hold: this lets the held-claims index find them.
-            claims.c.hold.is_not(None) if status == "pending" and not hold else None,
-        )
-        if c is not None
-    ]
-    total = await uow.session.scalar(select(func.count()).select_from(claims).where(*where))
-    rows = await uow.session.execute(
-        select(claims)
-        .where(*where)
-        .order_by(claims.c.received_at.desc(), claims.c.id)
-        .offset(paging.offset)
-        .limit(paging.page_size)
-    )
-    return Page(items=[_out(r) for r in rows], page=paging.page, page_size=paging.page_size, total=total or 0)
+    where = ClaimFilter(agb=agb, status=status, hold=hold)
+    total, page = await list_claims(SqlClaimsUnit(uow), principal, where, paging.offset, paging.page_size)
+    await uow.commit()
+    return Page(items=[ClaimOut.of(c) for c in page], page=paging.page, page_size=paging.page_size, total=total)
 
 
 @claims_router.post(
     "/{claim_id}/review",
     response_model=ClaimOut,
-    summary="A person decides a claim held for review; no rerun overwrites it",
+    summary="A person decides a claim held for review: the rules' amount or nothing; no rerun overwrites it",
     responses=problem_responses(404, (409, "The claim is not held for review")),
 )
-async def review_claim(
-    claim_id: Annotated[str, Path(max_length=36)], body: ReviewIn, uow: UowDep, principal: WriteClaims
-) -> ClaimOut:
-    row = (await uow.session.execute(select(claims).where(claims.c.id == claim_id))).first()
-    if row is None:
-        raise NotFound(f"no claim {claim_id}")
-    if row.hold != "review":
-        raise Conflict(f"claim {claim_id} is not held for review (status {row.status})")
-    allowed = 0 if body.decision == "reject" else min(row.claimed_cents, body.allowed_cents or row.claimed_cents)
-    status = (
-        "rejected"
-        if body.decision == "reject"
-        else ("approved" if allowed == row.claimed_cents else "partially_approved")
-    )
-    reasons = ["REVIEW_REJECTED" if body.decision == "reject" else "REVIEW_APPROVED"]
-    now, number = clock.utcnow(), row.decision_no + 1
-    await uow.session.execute(
-        update(claims)
-        .where(claims.c.id == claim_id)
-        .values(
-            status=status,
-            reasons=reasons,
-            allowed_cents=allowed,
-            adjudicated_at=now,
-            decision_no=number,
-            rule_version="person",
-            decided_by=principal.subject,
-            hold=None,
-        )
-    )
-    await uow.session.execute(
-        insert(decisions).values(
-            claim_id=claim_id,
-            decision_no=number,
-            status=status,
-            reasons=reasons,
-            allowed_cents=allowed,
-            rule_version="person",
-            decided_at=now,
-            decided_by=principal.subject,
-            note=body.note,
-        )
-    )
-    uow.emit(
-        ClaimAdjudicated(
-            agb=row.agb,
-            claim_id=claim_id,
-            status=status,  # type: ignore[arg-type]
-            reasons=[ReasonCode(code=r) for r in reasons],
-            claimed_cents=row.claimed_cents,
-            allowed_cents=allowed,
-            rule_version="person",
-            decision_no=number,
-            adjudicated_at=now,
-        )
-    )
+async def post_review(claim_id: ClaimId, body: ReviewIn, uow: UowDep, principal: WriteClaims) -> ClaimOut:
+    decided = await review_claim(SqlClaimsUnit(uow), claim_id, body.decision, body.note, principal.subject)
     await uow.commit()
-    return _out((await uow.session.execute(select(claims).where(claims.c.id == claim_id))).one())
+    return ClaimOut.of(decided)
 
 
-@authorisations_router.post("", status_code=201, summary="Record an authorisation (machtiging) granted in advance")
+@authorisations_router.post(
+    "", status_code=201, summary="Record an authorisation (machtiging), granted or refused, asked for in advance"
+)
 async def post_authorisation(body: AuthorisationIn, uow: UowDep, principal: WriteClaims) -> dict[str, str]:
-    number = "M-" + uuid.uuid4().hex[:12].upper()
-    await uow.session.execute(
-        insert(authorisations).values(
-            number=number,
-            bsn=body.bsn,
-            agb=body.agb,
-            care_type=body.care_type,
-            granted_on=body.granted_on,
-            valid_until=body.valid_until,
-            created_at=clock.utcnow(),
-            created_by=principal.subject,
-        )
+    number = await record_authorisation(
+        SqlClaimsUnit(uow),
+        bsn=body.bsn,
+        agb=body.agb,
+        care_type=body.care_type,
+        requested_on=body.requested_on,
+        granted_on=body.granted_on,
+        valid_until=body.valid_until,
+        status=body.status,
+        actor=principal.subject,
     )
     await uow.commit()
     return {"number": number}
+
+
+@access_log_router.get(
+    "", response_model=Page[AccessOut], summary="Who read which insured person's claims, when (NEN 7513), newest first"
+)
+async def get_access_log(
+    uow: UowDep,
+    _: Admin,
+    paging: PageDep,
+    bsn: Annotated[Bsn | None, Query()] = None,
+    agb: Annotated[str | None, Query(pattern=r"^\d{8}$")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO 8601; without an offset it is UTC")] = None,
+) -> Page[AccessOut]:
+    total, entries = await read_access_log(SqlClaimsUnit(uow), bsn, agb, since, paging.offset, paging.page_size)
+    return Page(items=[AccessOut.of(e) for e in entries], page=paging.page, page_size=paging.page_size, total=total)

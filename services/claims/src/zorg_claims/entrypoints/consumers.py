@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import cast
 
-from zorg_common.consumer import ConsumerSpec
+from zorg_common.consumer import ConsumerSpec, Handler
 from zorg_common.events import (
     TOPIC_CLAIMS,
     TOPIC_CONTRACTS,
@@ -18,6 +18,7 @@ from zorg_common.events import (
 )
 from zorg_common.uow import UnitOfWork
 
+from ..adapters.repository import ClaimsUnit, SqlClaimsUnit
 from ..service_layer import read_models
 from ..service_layer.adjudicate import Review, adjudicate_claims
 from ..settings import ClaimsSettings
@@ -33,14 +34,23 @@ def review() -> Review:
 async def claims_submitted(uow: UnitOfWork, items: Sequence[tuple[CloudEvent, Event]]) -> None:
     # Only ClaimSubmitted comes here (the batch handler's type); no isinstance per event, it is not free.
     ids = [cast(ClaimSubmitted, event).claim_id for _, event in items]
-    await adjudicate_claims(uow, ids, review())
+    await adjudicate_claims(SqlClaimsUnit(uow), ids, review())
 
 
 ADJUDICATION = ConsumerSpec(
     group="claims.adjudication",
     topics=(TOPIC_CLAIMS,),
-    batch_handlers={"ClaimSubmitted": claims_submitted},
+    batch_handlers={ClaimSubmitted.TYPE: claims_submitted},
 )
+
+
+def _in_unit_of_work(handler: Callable[[ClaimsUnit, Event], Awaitable[None]]) -> Handler:
+    """A read-model handler as the consumer runner calls it: on this unit of work's repository."""
+
+    async def handle(uow: UnitOfWork, _: CloudEvent, event: Event) -> None:
+        await handler(SqlClaimsUnit(uow), event)
+
+    return handle
 
 
 def read_model_consumer() -> ConsumerSpec:
@@ -49,5 +59,5 @@ def read_model_consumer() -> ConsumerSpec:
     return ConsumerSpec(
         group="claims.read-models",
         topics=(TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE, TOPIC_CONTRACTS),
-        handlers=read_models.handlers(review),
+        handlers={kind: _in_unit_of_work(h) for kind, h in read_models.handlers(review).items()},
     )

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from zorg_common import clock, csvfile
 from zorg_common.service import Runtime
 
+from ..adapters.repository import SqlClaimsUnit
 from ..domain.claim import ClaimLine
 from ..service_layer.intake import door_check, submit
 
@@ -58,13 +59,13 @@ async def import_claims(runtime: Runtime, path: Path, *, progress: bool = True) 
         if isinstance(checked, ClaimLine):
             good.append(checked)
         else:
-            report.refused += [(line_number, f, m) for f, m in checked]
+            report.refused += [(line_number, e.field, e.message) for e in checked]
     with tqdm(total=len(rows), unit="line", desc="importing", disable=not progress) as bar:
         bar.update(len(rows) - len(good))
         for start in range(0, len(good), CHUNK):
             chunk = good[start : start + CHUNK]
             async with runtime.uow() as uow:
-                result = await submit(uow, chunk, received_on)
+                result = await submit(SqlClaimsUnit(uow), chunk, received_on)
                 await uow.commit()
             report.taken += result.created
             report.known += len(chunk) - result.created

@@ -9,62 +9,54 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from zorg_common import clock
-from zorg_common.db import BulkInsert, among, unnest
 from zorg_common.events import ClaimSubmitted, new_id
-from zorg_common.policy import policy_for
-from zorg_common.uow import UnitOfWork
+from zorg_common.problems import FieldError
 
-from ..adapters.orm import claim_volume, claims
-from ..domain.claim import ClaimLine
+from ..adapters.repository import ClaimsUnit
+from ..domain.claim import ClaimLine, contract_year, judging_policy
 
-#: Vektis COD954 codes that go with refusals at the door.
-DOOR_CODES = {"bsn": "0435", "prestation_code": "0582", "service_date": "8176"}
-
-_EXISTING = select(claims.c.id, claims.c.agb, claims.c.provider_reference).where(
-    among(claims.c.agb, "agbs", postgres=False), among(claims.c.provider_reference, "references", postgres=False)
-)
-# PostgreSQL: the batch's (provider, reference) pairs, each looked up in the unique index.
-_PAIRS = unnest("pairs", agbs=String(), references=String())
-_EXISTING_PAIRS = select(claims.c.id, claims.c.agb, claims.c.provider_reference).join(
-    _PAIRS, (claims.c.agb == _PAIRS.c.agbs) & (claims.c.provider_reference == _PAIRS.c.references)
-)
-_INSERT = BulkInsert(claims, [c.name for c in claims.columns])
+#: Vektis COD954 codes of refusals at the door (DOMAIN.md, Vektis codes).
+BSN_INVALID, PRESTATION_UNKNOWN, SERVICE_AFTER_RECEIPT = "0435", "0582", "8176"
 
 
-@dataclass(frozen=True)
-class Refused:
-    index: int
-    errors: list[tuple[str, str]]
+class DoorError(FieldError):
+    """A problem with a line at the door: the field, what is wrong, and its Vektis code where one fits."""
+
+    vektis_code: str | None = None
 
 
-def door_check(raw: Mapping[str, Any], received_on: dt.date) -> ClaimLine | list[tuple[str, str]]:
-    """The line, or every problem with it (field, message): bad input is refused and is not a claim."""
+def door_check(raw: Mapping[str, Any], received_on: dt.date) -> ClaimLine | list[DoorError]:
+    """The line, or every problem with it: bad input is refused and is not a claim."""
     try:
         line = ClaimLine.model_validate(raw)
     except ValidationError as exc:
-        return [
-            (".".join(str(p) for p in e["loc"]) or "line", e["msg"].removeprefix("Value error, ")) for e in exc.errors()
-        ]
-    errors: list[tuple[str, str]] = []
+        errors = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "line"
+            code = BSN_INVALID if where == "bsn" else None  # a BSN that is no BSN fails the elfproef
+            errors.append(DoorError(field=where, message=e["msg"].removeprefix("Value error, "), vektis_code=code))
+        return errors
+    errors = []
     if line.service_date > received_on:
-        errors.append(("service_date", f"after the date of receipt {received_on.isoformat()} (Vektis 8176)"))
-    policy = policy_for(line.sector, line.service_date.year)
+        message = f"after the date of receipt {received_on.isoformat()} (Vektis {SERVICE_AFTER_RECEIPT})"
+        errors.append(DoorError(field="service_date", message=message, vektis_code=SERVICE_AFTER_RECEIPT))
+    policy = judging_policy(line)
     if policy is None:
-        errors.append(("service_date", f"no {line.sector} policy covers {line.service_date.year}"))
+        message = f"no {line.sector} policy covers contract year {contract_year(line)}"
+        errors.append(DoorError(field="service_date", message=message))
     elif policy.prestation(line.prestation_code) is None:
-        errors.append(("prestation_code", f"unknown prestation code under {policy.id} (Vektis 0582)"))
+        message = f"unknown prestation code under {policy.id} (Vektis {PRESTATION_UNKNOWN})"
+        errors.append(DoorError(field="prestation_code", message=message, vektis_code=PRESTATION_UNKNOWN))
     if line.sector == "GLI":
         if not line.programme:
-            errors.append(("programme", "a GLI claim names its programme"))
+            errors.append(DoorError(field="programme", message="a GLI claim names its programme"))
         if line.programme_start is None:
-            errors.append(("programme_start", "a GLI claim gives the programme's start date"))
+            errors.append(DoorError(field="programme_start", message="a GLI claim gives the programme's start date"))
         elif line.programme_start > line.service_date:
-            errors.append(("programme_start", "the programme cannot start after the service date"))
+            message = "the programme cannot start after the service date"
+            errors.append(DoorError(field="programme_start", message=message))
     return errors or line
 
 
@@ -74,23 +66,15 @@ class Submitted:
     created: int
 
 
-def _existing_query(uow: UnitOfWork, lines: Sequence[ClaimLine]) -> tuple[Any, dict[str, list[str]]]:
-    if uow.session.get_bind().dialect.name == "postgresql":
-        pairs = list({(ln.agb, ln.provider_reference) for ln in lines})
-        return _EXISTING_PAIRS, {"agbs": [a for a, _ in pairs], "references": [r for _, r in pairs]}
-    return _EXISTING, {
-        "agbs": list({ln.agb for ln in lines}),
-        "references": list({ln.provider_reference for ln in lines}),
-    }
+async def submit(unit: ClaimsUnit, lines: Sequence[ClaimLine], received_on: dt.date) -> Submitted:
+    """Store the lines not seen before (by provider and reference) and emit ClaimSubmitted for each.
 
-
-async def submit(uow: UnitOfWork, lines: Sequence[ClaimLine], received_on: dt.date) -> Submitted:
-    """Store the lines not seen before (by provider and reference) and emit ClaimSubmitted for each."""
+    The event carries the claim's id and keys only: the adjudication reads the line (BSN,
+    diagnosis) from this service's database, so neither ever reaches the outbox or a topic.
+    """
     if not lines:
         return Submitted([], 0)
-    existing = {
-        (row.agb, row.provider_reference): row.id for row in await uow.session.execute(*_existing_query(uow, lines))
-    }
+    existing = await unit.claims.first_claims([(ln.agb, ln.provider_reference) for ln in lines])
     now = clock.utcnow()
     rows: list[dict[str, Any]] = []
     ids: list[str] = []
@@ -100,44 +84,12 @@ async def submit(uow: UnitOfWork, lines: Sequence[ClaimLine], received_on: dt.da
             claim_id = new_id()
             existing[key] = claim_id
             rows.append(_row(claim_id, line, received_on, now))
-            uow.emit(
-                ClaimSubmitted(
-                    agb=line.agb,
-                    claim_id=claim_id,
-                    provider_reference=line.provider_reference,
-                    bsn=line.bsn,
-                    sector=line.sector,
-                    prestation_code=line.prestation_code,
-                    service_date=line.service_date,
-                    opening_date=line.opened,
-                    quantity=line.quantity,
-                    claimed_cents=line.claimed_cents,
-                    received_on=received_on,
-                    programme=line.programme,
-                    programme_start=line.programme_start,
-                    referral=line.referral,
-                    authorisation_number=line.authorisation_number,
-                    diagnosis_code=line.stored_diagnosis(),
-                    privacy_statement=line.privacy_statement,
-                )
-            )
+            unit.emit(ClaimSubmitted(agb=line.agb, claim_id=claim_id, sector=line.sector, received_on=received_on))
         ids.append(existing[key])
     if rows:
-        await _INSERT.execute(uow.session, rows)
-        await _count_volume(uow, Counter(row["agb"] for row in rows), received_on.replace(day=1))
+        await unit.claims.add_claims(rows)
+        await unit.claims.count_lines(Counter(row["agb"] for row in rows), received_on.replace(day=1))
     return Submitted(ids, len(rows))
-
-
-async def _count_volume(uow: UnitOfWork, per_agb: Counter[str], month: dt.date) -> None:
-    """Add the lines to their providers' monthly counts (in AGB order: concurrent batches never deadlock)."""
-    dialect = uow.session.get_bind().dialect.name
-    insert_or_add = (pg_insert if dialect == "postgresql" else sqlite_insert)(claim_volume)
-    statement = insert_or_add.on_conflict_do_update(
-        index_elements=["agb", "month"], set_={"lines": claim_volume.c.lines + insert_or_add.excluded.lines}
-    )
-    await uow.session.execute(
-        statement, [{"agb": agb, "month": month, "lines": per_agb[agb]} for agb in sorted(per_agb)]
-    )
 
 
 def _row(claim_id: str, line: ClaimLine, received_on: dt.date, now: dt.datetime) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import httpx
 
 from zorg_common.service_auth import ServiceTokens, TokenUnavailable
 
-from ..domain.intake import EligibilityAnswer, FailedCriterion
+from ..domain.intake import Evaluation, FailedCriterion, RegisterEntry
 from ..settings import ContractingSettings
 
 log = logging.getLogger(__name__)
@@ -65,27 +65,30 @@ class EligibilityClient:
                 await asyncio.sleep(0.2 * 2**attempt)
         raise EligibilityUnavailable(f"{method} {path}: {last}")
 
-    async def answer(self, agb: str, policy_id: str) -> EligibilityAnswer:
-        """Evaluate the provider under the policy, and read its name and KvK number from the register."""
-        answers = await asyncio.gather(
-            self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id}),
-            self._call("GET", f"/providers/{agb}"),
-            return_exceptions=True,
+    async def register(self, agb: str) -> RegisterEntry | None:
+        """The provider as the register holds it (name, KvK, kind, contact addresses); None when unknown."""
+        response = await self._call("GET", f"/providers/{agb}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise EligibilityUnavailable(f"GET /providers/{agb} answered {response.status_code}")
+        body = response.json()
+        return RegisterEntry(
+            name=body.get("name"),
+            kvk=body.get("kvk"),
+            kind=body.get("kind"),
+            contact_emails=tuple(body.get("contact_emails") or ()),
         )
-        evaluation, provider = answers
-        if isinstance(evaluation, BaseException):
-            raise evaluation
-        if isinstance(provider, BaseException):
-            raise provider
-        if evaluation.status_code == 404:
-            return EligibilityAnswer(known=False)
-        if evaluation.status_code != 201:
-            status = evaluation.status_code
-            raise EligibilityUnavailable(f"POST /evaluations answered {status}: {evaluation.text[:200]}")
-        body = evaluation.json()
-        register = provider.json() if provider.status_code == 200 else {}
-        return EligibilityAnswer(
-            known=True,
+
+    async def evaluation(self, agb: str, policy_id: str) -> Evaluation | None:
+        """Evaluate the provider under the policy now (stored in eligibility); None when it is unknown."""
+        response = await self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 201:
+            raise EligibilityUnavailable(f"POST /evaluations answered {response.status_code}: {response.text[:200]}")
+        body = response.json()
+        return Evaluation(
             eligible=bool(body["eligible"]),
             route=body.get("route"),
             failed=tuple(
@@ -94,16 +97,9 @@ class EligibilityClient:
                 if c.get("blocking") and c.get("verdict") != "pass"
             ),
             warnings=tuple(body.get("warnings", [])),
-            register_name=register.get("name"),
-            register_kvk=register.get("kvk"),
+            id=body.get("id"),
+            contract_years=body.get("contract_years"),
         )
-
-    async def evaluate(self, agb: str, policy_id: str) -> dict[str, Any]:
-        response = await self._call("POST", "/evaluations", json={"agb": agb, "policy_id": policy_id})
-        if response.status_code != 201:
-            raise EligibilityUnavailable(f"POST /evaluations answered {response.status_code}")
-        result: dict[str, Any] = response.json()
-        return result
 
     async def providers(self, sector: str) -> AsyncIterator[dict[str, Any]]:
         """Every provider of the sector in the register, page by page."""

@@ -39,6 +39,10 @@ intakes = Table(
     Column("problems", JSON, nullable=False),
     Column("review_reasons", JSON, nullable=False),
     Column("format", JSON, nullable=True),  # the fields as read, for the record
+    # The provider's full evaluation (confidential criteria included): staff only.
+    Column("evaluation", JSON, nullable=True),
+    # Whether the sender was a contact address on file with DMARC not failing (null: not known yet).
+    Column("sender_verified", Boolean, nullable=True),
     Column("agb", String(8), nullable=True),
     Column("policy_id", String(20), nullable=True),
     Column("procurement_id", String(36), nullable=True),
@@ -54,6 +58,8 @@ intakes = Table(
     Column("reply_body", Text, nullable=True),
     Column("reply_sent_at", DateTime(timezone=True), nullable=True),
     Column("reply_error", Text, nullable=True),
+    # The trace of the mail's arrival (W3C traceparent), which the decision continues; null when tracing is off.
+    Column("traceparent", String(64), nullable=True),
 )
 Index("ix_intakes_status_next", intakes.c.status, intakes.c.next_attempt_at)
 Index("ix_intakes_agb", intakes.c.agb)
@@ -71,11 +77,14 @@ procurements = Table(
     Column("route", String(20), nullable=False),
     Column("cause", String(20), nullable=False),
     Column("status", String(20), nullable=False),  # in_progress, contracted, closed
+    # Opened by a new institution's contract request: not closed by the deadline (DOMAIN.md).
+    Column("all_year", Boolean, nullable=False),
     Column("started_on", Date, nullable=False),
     Column("ended_on", Date, nullable=True),
     Column("reason", Text, nullable=True),
 )
 Index("ix_procurements_agb_policy", procurements.c.agb, procurements.c.policy_id)
+Index("ix_procurements_status", procurements.c.status)
 
 contracts = Table(
     "contracts",
@@ -100,6 +109,7 @@ contracts = Table(
     Column("renegotiation", Boolean, nullable=False),
     Column("terminated_reason", Text, nullable=True),
     Column("terminated_on", Date, nullable=True),
+    Column("answers", JSON, nullable=True),  # the questionnaire, as answered when signing (digital route)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -141,6 +151,16 @@ negotiations = Table(
     Column("deadline_extended_until", Date, nullable=True),
     Column("opened_by", String(200), nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
+)
+#: One running negotiation per provider and policy, also when two requests open one at once.
+RUNNING_NEGOTIATION = ("open", "agreed")
+Index(
+    "uq_negotiations_running",
+    negotiations.c.agb,
+    negotiations.c.policy_id,
+    unique=True,
+    postgresql_where=negotiations.c.state.in_(RUNNING_NEGOTIATION),
+    sqlite_where=negotiations.c.state.in_(RUNNING_NEGOTIATION),
 )
 
 negotiation_rounds = Table(

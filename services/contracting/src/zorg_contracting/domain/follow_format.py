@@ -1,4 +1,8 @@
-"""The follow format (*volgformat*): labelled fields and tariff rows, read and checked field by field."""
+"""The follow format (*volgformat*): labelled fields and tariff rows, read and checked field by field.
+
+Every problem is named by its field (the label the provider wrote) and told in Dutch: the provider
+reads it in the reply (DOMAIN.md, Decision on language).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from zorg_common.policy import FactIncludesAny, Policy
+from zorg_common.identifiers import is_email_address
+from zorg_common.policy import Policy
 
 from .notation import euros, label_key, parse_amount_cents, parse_date
 
@@ -30,8 +35,6 @@ LABEL = {name: labels[0] for name, labels in LABELS.items()}
 _BY_KEY = {label_key(label): name for name, labels in LABELS.items() for label in labels}
 TARIFF_HEADER = "prestatiecode"
 REQUIRED = tuple(name for name in LABELS if name != "contact_email")
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[A-Za-z]{2,}$")
-_BODY_LINE = re.compile(r"^\s*([^:\n]{2,60}?)\s*:\s*(.*?)\s*$")
 _BODY_TARIFF = re.compile(r"^tarief\s+(\S+)$", re.IGNORECASE)
 
 
@@ -39,6 +42,18 @@ _BODY_TARIFF = re.compile(r"^tarief\s+(\S+)$", re.IGNORECASE)
 class Problem:
     field: str
     message: str
+
+
+@dataclass(frozen=True)
+class FormulaWithoutValue:
+    """A spreadsheet cell holding a formula whose value was never computed (only values are read)."""
+
+    cell: str
+
+    def problem(self, where: str) -> Problem:
+        return Problem(
+            where, f"cel {self.cell} bevat een formule zonder opgeslagen waarde; stuur waarden, geen formules"
+        )
 
 
 @dataclass
@@ -95,6 +110,9 @@ def form_from_rows(rows: Iterable[Sequence[object]]) -> RawForm:
         cells = [*list(row), None, None, None]
         if all(_blank(c) for c in cells):
             continue
+        if isinstance(cells[0], FormulaWithoutValue):  # a label computed by a formula: nothing to match
+            form.unknown_labels.append(f"formule in cel {cells[0].cell}")
+            continue
         first = "" if cells[0] is None else str(cells[0]).strip()
         if label_key(first) == TARIFF_HEADER:
             in_tariffs = True
@@ -115,10 +133,10 @@ def form_from_text(text: str) -> RawForm:
     """`Label: value` lines in an e-mail body, and `Tarief <code>: <amount>` per tariff."""
     form = RawForm()
     for line in text.splitlines():
-        match = _BODY_LINE.match(line)
-        if not match:
+        label, colon, rest = line.partition(":")  # no regex over a line: any length reads in linear time
+        label, value = label.strip(), rest.strip()
+        if not colon or not 2 <= len(label) <= 60:
             continue
-        label, value = match.groups()
         if tariff := _BODY_TARIFF.match(label.strip()):
             form.tariffs.append((tariff.group(1), "", value))
             continue
@@ -128,118 +146,131 @@ def form_from_text(text: str) -> RawForm:
     return form
 
 
-def recognised_programmes(policy: Policy) -> list[str] | None:
-    """The programmes the policy recognises (its criterion on the `programmes` fact), if it has one."""
-
-    def walk(rule: object) -> list[str] | None:
-        if isinstance(rule, FactIncludesAny) and rule.fact == "programmes":
-            return list(rule.includes_any)
-        for child in getattr(rule, "all_of", None) or getattr(rule, "any_of", None) or []:
-            if found := walk(child):
-                return found
-        return None
-
-    for criterion in policy.criteria:
-        if found := walk(criterion.rule):
-            return found
-    return None
-
-
-def _programme_key(name: str) -> str:
-    return label_key(re.sub(r"^(de|het)\s+", "", name.strip(), flags=re.IGNORECASE))
-
-
 def _text(value: object) -> str:
+    if isinstance(value, FormulaWithoutValue):
+        return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return "" if value is None else str(value).strip()
+
+
+class _Check:
+    """One format being checked: the texts read, and every problem found so far (in field order)."""
+
+    def __init__(self, form: RawForm) -> None:
+        self.form = form
+        self.problems: list[Problem] = []
+        self.text = {name: _text(form.values.get(name)) for name in LABELS}
+
+    def bad(self, name: str, message: str) -> None:
+        self.problems.append(Problem(LABEL.get(name, name), message))
+
+    def fields(self) -> None:
+        """Formulas without a value, missing fields, unreadable characters."""
+        for name in LABELS:
+            value = self.form.values.get(name)
+            if isinstance(value, FormulaWithoutValue):
+                self.problems.append(value.problem(LABEL[name]))
+            elif name in REQUIRED and not self.text[name]:
+                self.bad(name, "ontbreekt")
+        for name, value in self.text.items():
+            if "\ufffd" in value:
+                self.bad(name, "bevat tekens die niet te lezen zijn (verkeerde tekencodering?)")
+
+    def identifiers(self, own_uzovi: str) -> None:
+        agb, kvk, uzovi, contact = self.text["agb"], self.text["kvk"], self.text["uzovi"], self.text["contact_email"]
+        if agb and not re.fullmatch(r"\d{8}", agb):
+            self.bad("agb", "een AGB-code bestaat uit 8 cijfers")
+        if kvk and not re.fullmatch(r"\d{8}", kvk):
+            self.bad("kvk", "een KvK-nummer bestaat uit 8 cijfers")
+        if contact and not is_email_address(contact):
+            self.bad("contact_email", "is geen e-mailadres")
+        if uzovi and not re.fullmatch(r"\d{4}", uzovi):
+            self.bad("uzovi", "een UZOVI-code bestaat uit 4 cijfers")
+        elif uzovi == own_uzovi:
+            self.bad(
+                "uzovi",
+                f"{uzovi} is onze eigen UZOVI-code: er is geen overeenkomst van een andere verzekeraar te volgen",
+            )
+
+    def sector(self, policies: dict[str, Policy]) -> str:
+        sector = self.text["sector"].upper()
+        known = sorted({p.sector for p in policies.values()})
+        if sector and sector not in known:
+            self.bad("sector", f"onbekende sector {self.text['sector']!r}; bekend: {', '.join(known)}")
+            return ""
+        return sector
+
+    def dates(self) -> dict[str, dt.date]:
+        found: dict[str, dt.date] = {}
+        for name in ("start_date", "end_date", "signed_with_preferred_on"):
+            if self.text[name]:
+                try:
+                    found[name] = parse_date(self.form.values.get(name))
+                except ValueError as exc:
+                    self.bad(name, str(exc))
+        return found
+
+    def policy(self, sector: str, dates: dict[str, dt.date], policies: dict[str, Policy]) -> Policy | None:
+        """The policy of the sector and the start year, and whether it has a follow route at all."""
+        if not sector or "start_date" not in dates:
+            return None
+        policy_id = f"{sector}-{dates['start_date'].year}"
+        policy = policies.get(policy_id)
+        if policy is None:
+            known = ", ".join(p.id for p in policies.values() if p.sector == sector)
+            self.bad("start_date", f"er is geen inkoopbeleid {policy_id} voor deze sector en dit jaar; bekend: {known}")
+        elif not any(r.route == "follow" for r in policy.routes):
+            self.bad("sector", f"inkoopbeleid {policy.id} kent geen landelijk volgbeleid: er is niets te volgen")
+        return policy
+
+    def period(self, dates: dict[str, dt.date], policy: Policy | None, today: dt.date) -> None:
+        follow = next((r for r in policy.routes if r.route == "follow"), None) if policy else None
+        if "start_date" in dates and "end_date" in dates:
+            start, end = dates["start_date"], dates["end_date"]
+            last = start.year + (follow.contract_years if follow else 1) - 1
+            if end < start:
+                self.bad("end_date", "ligt vóór de Ingangsdatum")
+            elif follow is not None and end.year > last:
+                self.bad("end_date", f"een gevolgde overeenkomst loopt ten hoogste tot en met 31-12-{last}")
+        signed = dates.get("signed_with_preferred_on")
+        if signed is not None and signed > today:
+            self.bad("signed_with_preferred_on", "ligt in de toekomst")
+
+    def programmes(self, policy: Policy | None) -> tuple[str, ...]:
+        programmes = tuple(p.strip() for p in re.split(r"[,;]", self.text["programmes"]) if p.strip())
+        if policy is not None and policy.programmes:  # the policy's one list, compared its one way
+            recognised = ", ".join(p.name for p in policy.programmes)
+            for programme in programmes:
+                if policy.recognised_programme(programme) is None:
+                    self.bad("programmes", f"{programme!r} is geen erkend programma ({recognised})")
+        return programmes
 
 
 def check_format(
     form: RawForm, policies: dict[str, Policy], own_uzovi: str, today: dt.date
 ) -> tuple[FollowFormat | None, list[Problem]]:
     """Every problem of the format at once; the format itself only when there are none."""
-    problems: list[Problem] = []
-
-    def bad(name: str, message: str) -> None:
-        problems.append(Problem(LABEL.get(name, name), message))
-
-    text = {name: _text(form.values.get(name)) for name in LABELS}
-    for name in REQUIRED:
-        if not text[name]:
-            bad(name, "is missing")
-    for name, value in text.items():
-        if "\ufffd" in value:
-            bad(name, "holds characters that could not be read (wrong character encoding?)")
-    agb, kvk = text["agb"], text["kvk"]
-    if agb and not re.fullmatch(r"\d{8}", agb):
-        bad("agb", "an AGB code is 8 digits")
-    if kvk and not re.fullmatch(r"\d{8}", kvk):
-        bad("kvk", "a KvK number is 8 digits")
-    contact = text["contact_email"] or None
-    if contact and not _EMAIL.match(contact):
-        bad("contact_email", "is not an e-mail address")
-    uzovi = text["uzovi"]
-    if uzovi and not re.fullmatch(r"\d{4}", uzovi):
-        bad("uzovi", "a UZOVI code is 4 digits")
-    elif uzovi == own_uzovi:
-        bad("uzovi", f"{uzovi} is our own UZOVI code: there is no other insurer's contract to follow")
-    sector = text["sector"].upper()
-    if sector and sector not in {p.sector for p in policies.values()}:
-        bad(
-            "sector",
-            f"unknown sector {text['sector']!r}; known: {', '.join(sorted({p.sector for p in policies.values()}))}",
-        )
-        sector = ""
-    dates: dict[str, dt.date] = {}
-    for name in ("start_date", "end_date", "signed_with_preferred_on"):
-        raw = form.values.get(name)
-        if text[name]:
-            try:
-                dates[name] = parse_date(raw)
-            except ValueError as exc:
-                bad(name, str(exc))
-    policy: Policy | None = None
-    if sector and "start_date" in dates:
-        policy_id = f"{sector}-{dates['start_date'].year}"
-        policy = policies.get(policy_id)
-        if policy is None:
-            known = ", ".join(p.id for p in policies.values() if p.sector == sector)
-            bad("start_date", f"no procurement policy {policy_id} for this sector and year; known: {known}")
-    follow = next((r for r in policy.routes if r.route == "follow"), None) if policy else None
-    if policy is not None and follow is None:
-        bad("sector", f"policy {policy.id} has no follow route (landelijk volgbeleid): nothing to follow")
-    if "start_date" in dates and "end_date" in dates:
-        start, end = dates["start_date"], dates["end_date"]
-        if end < start:
-            bad("end_date", "lies before the Ingangsdatum")
-        elif follow is not None and end.year > start.year + follow.contract_years - 1:
-            last = start.year + follow.contract_years - 1
-            bad(
-                "end_date",
-                f"a follow contract runs at most {follow.contract_years} contract year(s), until 31-12-{last}",
-            )
-    signed = dates.get("signed_with_preferred_on")
-    if signed is not None and signed > today:
-        bad("signed_with_preferred_on", "lies in the future")
-    programmes = tuple(p.strip() for p in re.split(r"[,;]", text["programmes"]) if p.strip())
-    recognised = recognised_programmes(policy) if policy else None
-    if recognised is not None:
-        keys = {_programme_key(r): r for r in recognised}
-        for programme in programmes:
-            if _programme_key(programme) not in keys:
-                bad("programmes", f"{programme!r} is not a recognised programme ({', '.join(recognised)})")
-    tariffs = _check_tariffs(form, policy, problems)
-    if problems or policy is None:
-        return None, problems
+    check = _Check(form)
+    check.fields()
+    check.identifiers(own_uzovi)
+    sector = check.sector(policies)
+    dates = check.dates()
+    policy = check.policy(sector, dates, policies)
+    check.period(dates, policy, today)
+    programmes = check.programmes(policy)
+    tariffs = _check_tariffs(form, policy, check.problems)
+    if check.problems or policy is None:
+        return None, check.problems
+    text = check.text
     return (
         FollowFormat(
-            agb=agb,
-            kvk=kvk,
+            agb=text["agb"],
+            kvk=text["kvk"],
             name=text["name"],
-            contact_email=contact,
+            contact_email=text["contact_email"] or None,
             preferred_insurer=text["preferred_insurer"],
-            uzovi=uzovi,
+            uzovi=text["uzovi"],
             sector=sector,
             policy_id=policy.id,
             start_date=dates["start_date"],
@@ -255,50 +286,64 @@ def check_format(
 
 def _check_tariffs(form: RawForm, policy: Policy | None, problems: list[Problem]) -> list[TariffLine]:
     if not form.tariffs:
-        problems.append(Problem("Tarieven", "no tariff rows (Prestatiecode | Omschrijving | Tarief)"))
+        problems.append(Problem("Tarieven", "geen tariefregels (Prestatiecode | Omschrijving | Tarief)"))
         return []
     lines: list[TariffLine] = []
     seen: set[str] = set()
-    for n, (raw_code, raw_description, raw_amount) in enumerate(form.tariffs, start=1):
-        code = _text(raw_code).upper()
-        where = f"Tarief {code}" if code else f"Tarief (rij {n})"
-        if not code:
-            problems.append(Problem(where, "the prestation code is missing"))
-            continue
-        if code in seen:
-            problems.append(Problem(where, "listed twice"))
-            continue
-        seen.add(code)
-        prestation = policy.prestation(code) if policy else None
-        if policy is not None and prestation is None:
-            known = ", ".join(p.code for p in policy.prestations)
-            problems.append(Problem(where, f"unknown prestation code for {policy.id}; known: {known}"))
-        if _blank(raw_amount):
-            problems.append(Problem(where, "the amount is missing"))
-            continue
-        try:
-            cents = parse_amount_cents(raw_amount)
-        except ValueError as exc:
-            problems.append(Problem(where, str(exc)))
-            continue
-        if "\ufffd" in _text(raw_description):
-            problems.append(Problem(where, "holds characters that could not be read (wrong character encoding?)"))
-        if cents <= 0:
-            problems.append(Problem(where, "the amount must be more than zero"))
-            continue
-        if prestation is not None and policy is not None:
-            ceiling = tariff_ceiling_cents(prestation.max_tariff_cents, policy.max_above_tariff_pct)
-            if cents > ceiling:
-                problems.append(
-                    Problem(
-                        where,
-                        f"{euros(cents)} is above the maximum tariff {euros(prestation.max_tariff_cents)}"
-                        f" plus {policy.max_above_tariff_pct}% ({euros(ceiling)})",
-                    )
-                )
-        description = _text(raw_description) or (prestation.description if prestation else "")
-        lines.append(TariffLine(code, description, cents))
+    for n, row in enumerate(form.tariffs, start=1):
+        line = _tariff_line(n, row, policy, seen, problems)
+        if line is not None:
+            lines.append(line)
     return lines
+
+
+def _tariff_line(
+    n: int, row: tuple[object, object, object], policy: Policy | None, seen: set[str], problems: list[Problem]
+) -> TariffLine | None:
+    raw_code, raw_description, raw_amount = row
+    code = _text(raw_code).upper()
+    where = f"Tarief {code}" if code else f"Tarief (rij {n})"
+    formulas = [cell for cell in row if isinstance(cell, FormulaWithoutValue)]
+    problems.extend(cell.problem(where) for cell in formulas)
+    if not code:
+        if not isinstance(raw_code, FormulaWithoutValue):
+            problems.append(Problem(where, "de prestatiecode ontbreekt"))
+        return None
+    if code in seen:
+        problems.append(Problem(where, "staat er twee keer in"))
+        return None
+    seen.add(code)
+    prestation = policy.prestation(code) if policy else None
+    if policy is not None and prestation is None:
+        known = ", ".join(p.code for p in policy.prestations)
+        problems.append(Problem(where, f"onbekende prestatiecode voor {policy.id}; bekend: {known}"))
+    if formulas:
+        return None
+    if _blank(raw_amount):
+        problems.append(Problem(where, "het bedrag ontbreekt"))
+        return None
+    try:
+        cents = parse_amount_cents(raw_amount)
+    except ValueError as exc:
+        problems.append(Problem(where, str(exc)))
+        return None
+    if "\ufffd" in _text(raw_description):
+        problems.append(Problem(where, "bevat tekens die niet te lezen zijn (verkeerde tekencodering?)"))
+    if cents <= 0:
+        problems.append(Problem(where, "het bedrag moet groter zijn dan nul"))
+        return None
+    if prestation is not None and policy is not None:
+        ceiling = tariff_ceiling_cents(prestation.max_tariff_cents, policy.max_above_tariff_pct)
+        if cents > ceiling:
+            problems.append(
+                Problem(
+                    where,
+                    f"{euros(cents)} is hoger dan het maximumtarief {euros(prestation.max_tariff_cents)}"
+                    f" plus {policy.max_above_tariff_pct}% ({euros(ceiling)})",
+                )
+            )
+    description = _text(raw_description) or (prestation.description if prestation else "")
+    return TariffLine(code, description, cents)
 
 
 def tariff_ceiling_cents(max_tariff_cents: int, above_pct: int) -> int:

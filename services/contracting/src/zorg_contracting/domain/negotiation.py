@@ -32,6 +32,7 @@ class Offer:
     tariffs: tuple[tuple[str, int], ...]  # prestation code, amount in cents
     ceiling_cents: int | None = None
     kpis: tuple[Kpi, ...] = ()
+    by: str = ""  # who made (or recorded) it: the token's subject
 
 
 @dataclass
@@ -47,8 +48,11 @@ class Negotiation:
         self.rounds.append(offer)
         return len(self.rounds)
 
-    def accept(self, party: Party) -> Offer:
-        """Accept the other side's latest offer: the negotiation is agreed on it."""
+    def accept(self, party: Party, by: str) -> Offer:
+        """Accept the other side's latest offer: the negotiation is agreed on it.
+
+        Nobody accepts an offer they made (or recorded) themselves, whichever side they act for.
+        """
         if self.state != "open":
             raise Refused(f"the negotiation is {self.state}: nothing left to accept")
         if not self.rounds:
@@ -56,6 +60,8 @@ class Negotiation:
         latest = self.rounds[-1]
         if latest.party == party:
             raise Refused("the latest offer is your own: only the other side can accept it")
+        if latest.by and latest.by == by:
+            raise Refused("you made (or recorded) the latest offer yourself: someone else accepts it")
         self.state = "agreed"
         return latest
 
@@ -89,13 +95,25 @@ def check_offer(offer: Offer, policy: Policy) -> list[Problem]:
     for i, code in enumerate(codes):
         if codes.count(code) > 1:
             problems.append(Problem(f"kpis[{i}].code", f"{code} is listed twice"))
+    total = sum(k.incentive_pct for k in offer.kpis)
+    if total > policy.max_kpi_incentive_pct + 1e-9:  # percentages as sent: 0.1 + 0.2 is not above 0.3
+        problems.append(
+            Problem(
+                "kpis",
+                f"the KPI incentives add up to {total:g}%; one offer's incentives add up to at most"
+                f" {policy.max_kpi_incentive_pct:g}% ({policy.id})",
+            )
+        )
     return problems
 
 
-def may_sign(today: dt.date, policy: Policy, extended_until: dt.date | None) -> str | None:
-    """None when signing today is allowed, else why not: after the deadline, unless extended."""
+def may_sign(today: dt.date, policy: Policy, extended_until: dt.date | None, all_year: bool = False) -> str | None:
+    """None when signing today is allowed, else why not: after the deadline, unless extended.
+
+    ``all_year``: a new institution (no earlier agreement) may contract all year (DOMAIN.md).
+    """
     deadline = policy.calendar.contracting_deadline
-    if today <= deadline:
+    if today <= deadline or all_year:
         return None
     if extended_until is not None and today <= extended_until:
         return None

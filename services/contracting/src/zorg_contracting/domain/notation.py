@@ -1,4 +1,4 @@
-"""Dutch notation read leniently: euro amounts (`€ 81,93`), dates (`01-01-2023`) and form labels."""
+"""Dutch notation read leniently: euro amounts (`€ 81,93`), dates (`01-01-2023`) and form labels (errors in Dutch)."""
 
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ def parse_date(value: object) -> dt.date:
             year, month, day = (int(g) for g in match.groups())
             return dt.date(year, month, day)
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a date that exists") from exc
-    raise ValueError(f"{text!r} is not a date; write DD-MM-YYYY or YYYY-MM-DD")
+        raise ValueError(f"{text!r} is geen bestaande datum") from exc
+    raise ValueError(f"{text!r} is geen datum; schrijf DD-MM-JJJJ of JJJJ-MM-DD")
 
 
 def parse_amount_cents(value: object) -> int:
     """Euros to cents: `€ 81,93`, `81.93`, `81,93`, `1.234,56`, `EUR 1234.56`, or a spreadsheet number."""
     if isinstance(value, bool):
-        raise ValueError("is not an amount")
+        raise ValueError("is geen bedrag")
     if isinstance(value, int | float | Decimal):
         amount = Decimal(str(value))
     else:
@@ -48,7 +48,7 @@ def parse_amount_cents(value: object) -> int:
         text = re.sub(r"^(€|eur|euro)\s*", "", text, flags=re.IGNORECASE).strip()
         text = re.sub(r"\s*(€|eur|euro)$", "", text, flags=re.IGNORECASE).strip()
         if not text or not _AMOUNT.match(text):
-            raise ValueError(f"{value!s:.40} is not an amount in euros (e.g. € 81,93)")
+            raise ValueError(f"{value!s:.40} is geen bedrag in euro's (bijvoorbeeld € 81,93)")
         if "," in text and ("." in text or " " in text) and text.rfind(",") > max(text.rfind("."), text.rfind(" ")):
             text = text.replace(".", "").replace(" ", "").replace(",", ".")  # 1.234,56
         elif "," in text and "." in text:
@@ -61,10 +61,10 @@ def parse_amount_cents(value: object) -> int:
         try:
             amount = Decimal(text)
         except InvalidOperation as exc:
-            raise ValueError(f"{value!s:.40} is not an amount in euros") from exc
+            raise ValueError(f"{value!s:.40} is geen bedrag in euro's") from exc
     cents = amount * 100
     if cents != cents.to_integral_value():
-        raise ValueError(f"{value!s:.40} has more than two decimals")
+        raise ValueError(f"{value!s:.40} heeft meer dan twee decimalen")
     return int(cents)
 
 

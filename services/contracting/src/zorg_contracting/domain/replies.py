@@ -62,10 +62,19 @@ def followed(
     return Reply(to, _subject(original_subject, "Bevestiging"), body)
 
 
-def in_review(to: str, original_subject: str | None, intake_id: str, derived_id: bool) -> Reply:
+def in_review(
+    to: str, original_subject: str | None, intake_id: str, derived_id: bool, change_request: bool = False
+) -> Reply:
+    change = (
+        "U heeft voor dit jaar al een overeenkomst met ons; wij behandelen dit volgformat als een verzoek"
+        " om die overeenkomst te wijzigen.\n"
+        if change_request
+        else ""
+    )
     body = (
         "Geachte heer/mevrouw,\n\n"
-        "Wij hebben uw volgformat ontvangen. Een medewerker beoordeelt het; u hoort zo snel mogelijk van ons.\n"
+        f"Wij hebben uw volgformat ontvangen. {change}"
+        "Een medewerker beoordeelt het; u hoort zo snel mogelijk van ons.\n"
         f"{_no_message_id_note(derived_id)}\nKenmerk: {intake_id}\n{_SIGN_OFF}"
     )
     return Reply(to, _subject(original_subject, "Ontvangen"), body)

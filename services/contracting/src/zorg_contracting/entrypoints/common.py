@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -10,8 +11,9 @@ from fastapi import Depends, Request
 
 from zorg_common.auth import Forbidden, Principal, require_scope
 from zorg_common.policy import Policy, policies
-from zorg_common.problems import BadInput, Conflict, NotFound
+from zorg_common.problems import BadInput, Conflict, NotFound, ProblemError
 
+from ..adapters.eligibility import EligibilityUnavailable
 from ..domain.negotiation import Refused
 from ..service_layer.pipeline import Pipeline
 from ..service_layer.records import NotFoundError
@@ -19,6 +21,8 @@ from ..service_layer.records import NotFoundError
 ReadContracts = Annotated[Principal, Depends(require_scope("contracts:read", portal=True))]
 WriteContracts = Annotated[Principal, Depends(require_scope("contracts:write"))]
 WriteOrPortal = Annotated[Principal, Depends(require_scope("contracts:write", portal=True))]
+
+log = logging.getLogger(__name__)
 
 
 def get_pipeline(request: Request) -> Pipeline:
@@ -52,3 +56,19 @@ def as_problems(field: str = "body") -> Iterator[None]:
         raise NotFound(str(exc)) from None
     except ValueError as exc:
         raise BadInput([(field, str(exc))]) from None
+
+
+@contextmanager
+def eligibility_unavailable() -> Iterator[None]:
+    """The eligibility service cannot answer now: 503, nothing changed, try again later."""
+    try:
+        yield
+    except EligibilityUnavailable as exc:
+        log.warning("eligibility unavailable: %s", exc)  # the detail for us, not for the client
+        raise ProblemError(
+            503,
+            "Service unavailable",
+            "the eligibility service cannot be reached; nothing was changed, try again later",
+            kind="unavailable",
+            headers={"Retry-After": "5"},
+        ) from None

@@ -1,8 +1,10 @@
-"""Demo data for `make run`: follow-format e-mails (good, broken, not eligible, for review), a negotiation, invitations.
+"""Demo data for `make run`: follow-format e-mails (good, broken, not eligible, spoofed, for review, a change
+request), a contract request that becomes a negotiation, invitations.
 
-Uses the providers of the eligibility demo (AGB 4000xxxx). The formats are for GLI-2023 and the
-negotiation and invitations for GGZ-2021, the two policies there are; their dates are in the past
-whatever today is, so every outcome is the same on any day (signing dates are never after today).
+Uses the providers of the eligibility demo (AGB 4000xxxx) and sends from their contact addresses
+on file (except the spoofed one). The formats are for GLI-2023 and the negotiation and invitations
+for GGZ-2021, the two policies there are; their dates are in the past whatever today is, so every
+outcome is the same on any day (signing dates are never after today).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ def demo_mails() -> list[tuple[str, bytes]]:
     broken_tariffs = [("GLI-INTAKE", "Intake", "€ 95,00"), ("GLI-ONBEKEND", "Onbekend", "€ 10,00")]
     # Beweeg 6 is in the fraud register (eligibility demo).
     fraud_fields = samples.format_fields("40000015", "Zorggroep Beweeg 6", "70000015", signed_on=signed)
-    review_fields = samples.format_fields("40000023", "Beweeggroep Zuid", "70000023", signed_on=signed)
+    review_fields = samples.format_fields(
+        "40000023", "Beweeggroep Zuid", "70000023", contact="contracten@beweeg14.example", signed_on=signed
+    )
+    # Zorggroep Leefstijl Noord again, a year it has a contract for: a change request (the tariff up 5%).
+    change_tariffs = [("GLI-INTAKE", "Intake", "€ 86,03"), *samples.GLI_TARIFFS[1:]]
     return [
         (
             "good (.xlsx): followed",
@@ -55,14 +61,15 @@ def demo_mails() -> list[tuple[str, bytes]]:
             ),
         ),
         (
-            "broken (body lines): rejected, every problem listed",
+            "broken (body lines, no AGB code to read): rejected, every problem listed, nobody to answer",
             samples.mail(
                 body=samples.body_text(broken_fields, broken_tariffs), message_id="<demo-broken@zorginkoop.example>"
             ),
         ),
         (
-            "not eligible (fraud register): rejected with the failed criterion",
+            "not eligible (fraud register): rejected, the confidential criterion not named in the reply",
             samples.mail(
+                sender="contracten@beweeg6.example",
                 attachments=[("volgformat.xlsx", samples.XLSX, samples.xlsx_bytes(fraud_fields, samples.GLI_TARIFFS))],
                 message_id="<demo-not-eligible@zorginkoop.example>",
             ),
@@ -70,8 +77,25 @@ def demo_mails() -> list[tuple[str, bytes]]:
         (
             "name differs from the register: needs_review",
             samples.mail(
+                sender="contracten@beweeg14.example",
                 attachments=[("volgformat.xlsx", samples.XLSX, samples.xlsx_bytes(review_fields, samples.GLI_TARIFFS))],
                 message_id="<demo-review@zorginkoop.example>",
+            ),
+        ),
+        (
+            "spoofed sender (name and KvK right, address not on file): needs_review, nothing signed, no reply",
+            samples.mail(
+                sender="Zorggroep Leefstijl Noord <contracten@zorggroep-noord.example>",
+                attachments=[("volgformat.xlsx", samples.XLSX, samples.xlsx_bytes(good_fields, samples.GLI_TARIFFS))],
+                message_id="<demo-spoofed@zorginkoop.example>",
+            ),
+        ),
+        (
+            "a second format of a contracted provider: a change request for review, no procurement",
+            samples.mail(
+                subject="Gewijzigd volgformat GLI 2023 Zorggroep Leefstijl Noord",
+                attachments=[("volgformat.xlsx", samples.XLSX, samples.xlsx_bytes(good_fields, change_tariffs))],
+                message_id="<demo-change-request@zorginkoop.example>",
             ),
         ),
         (
@@ -89,9 +113,15 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
         )
         response.raise_for_status()
         log.info("demo follow format (%s): %s", what, response.json()["status"])
-    opened = await client.post("/negotiations", json={"agb": "40000032", "policy_id": "GGZ-2021"}, headers=staff)
-    if opened.status_code == 201:  # 409 on a second run: it is running already
-        negotiation = opened.json()["id"]
+    # A new large institution asks for a contract (all year): a negotiation, with an offer and a counter-offer.
+    asked = await client.post("/contract-requests", json={"agb": "40000032", "policy_id": "GGZ-2021"}, headers=staff)
+    if asked.status_code == 503:  # eligibility unreachable (ELIGIBILITY_URL): the platform runs on without it
+        log.warning("demo: no contract request, the eligibility service cannot be reached")
+        return
+    asked.raise_for_status()
+    negotiation = asked.json()["negotiation_id"]
+    rounds = (await client.get(f"/negotiations/{negotiation}", headers=staff)).json()["rounds"]
+    if not rounds:  # a second run finds the offers made already
         insurer = {
             "party": "insurer",
             "tariffs": [
@@ -105,8 +135,6 @@ async def load_demo(client: httpx.AsyncClient, token: Callable[..., str]) -> Non
         provider = {**insurer, "party": "provider", "ceiling_cents": 440_000_000}
         portal = {"Authorization": f"Bearer {token('portal', agb='40000032')}"}
         (await client.post(f"/negotiations/{negotiation}/offers", json=provider, headers=portal)).raise_for_status()
-    elif opened.status_code != 409:
-        opened.raise_for_status()
     invited = await client.post("/invitations", json={"policy_id": "GGZ-2021"}, headers=staff)
     if invited.status_code == 503:  # eligibility unreachable (ELIGIBILITY_URL): the platform runs on without them
         log.warning("demo: no invitations issued, the eligibility service cannot be reached")

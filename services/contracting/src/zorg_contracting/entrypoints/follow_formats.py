@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from zorg_common.app import UowDep
+from zorg_common.auth import Principal
 from zorg_common.limits import body_limit
 from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
@@ -24,9 +25,9 @@ from ..adapters.eligibility import EligibilityClient
 from ..adapters.orm import intakes
 from ..adapters.smtp_listener import start_listener
 from ..service_layer import intake as uc
-from ..service_layer.pipeline import Pipeline
+from ..service_layer.pipeline import Pipeline, smtp_limits
 from ..settings import ContractingSettings
-from .common import PipelineDep, ReadContracts, WriteContracts, as_problems, own_only
+from .common import PipelineDep, ReadContracts, WriteContracts, as_problems, eligibility_unavailable, own_only
 
 log = logging.getLogger(__name__)
 IdPath = Annotated[str, Path(max_length=36)]
@@ -61,7 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             return stored.intake_id
 
         try:
-            server = await start_listener(settings.SMTP_HOST, settings.SMTP_PORT, receive, settings.MAIL_MAX_BYTES)
+            server = await start_listener(settings.SMTP_HOST, settings.SMTP_PORT, receive, smtp_limits(settings))
             log.info("SMTP listener on %s:%d", settings.SMTP_HOST, settings.SMTP_PORT)
         except OSError as exc:
             log.error("SMTP listener not started on %s:%d: %s", settings.SMTP_HOST, settings.SMTP_PORT, exc)
@@ -70,7 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if server is not None:
             server.close()
-        await pipeline.eligibility.close()
+        await pipeline.close()
 
 
 async def intake_worker(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -83,8 +84,8 @@ async def intake_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     try:
         await pipeline.run(stop)
     finally:
-        if stop.is_set():  # after a failure the loop is started again (supervision) with the same client
-            await pipeline.eligibility.close()
+        if stop.is_set():  # after a failure the loop is started again (supervision) with the same pipeline
+            await pipeline.close()
 
 
 router = APIRouter(prefix="/follow-formats", tags=["follow formats"], lifespan=lifespan)
@@ -123,8 +124,14 @@ class IntakeOut(BaseModel):
     policy_id: str | None
     procurement_id: str | None
     contract_id: str | None
-    problems: list[ProblemOut]
+    problems: list[ProblemOut] = Field(description="what the provider reads (Dutch; confidential criteria unnamed)")
     review_reasons: list[str]
+    sender_verified: bool | None = Field(
+        description="the sender is a contact address on file and DMARC did not fail (null: provider unknown)"
+    )
+    evaluation: dict[str, Any] | None = Field(
+        description="the provider's full evaluation under the policy; staff only (null for a portal token)"
+    )
     reply: ReplyOut | None
     attempts: int
     waiting_for: str | None = Field(description="why a `received` intake waits (the eligibility service is away)")
@@ -141,7 +148,7 @@ class ReviewIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def intake_out(row: Any) -> IntakeOut:
+def intake_out(row: Any, principal: Principal) -> IntakeOut:
     reply = (
         ReplyOut(to=row.reply_to, subject=row.reply_subject, body=row.reply_body, sent_at=row.reply_sent_at)
         if row.reply_to
@@ -163,6 +170,8 @@ def intake_out(row: Any) -> IntakeOut:
         contract_id=row.contract_id,
         problems=[ProblemOut(**p) for p in row.problems],
         review_reasons=list(row.review_reasons),
+        sender_verified=row.sender_verified,
+        evaluation=None if principal.is_portal else row.evaluation,
         reply=reply,
         attempts=row.attempts,
         # A fixed text: the error itself (kept in last_error and the log) may name hosts and internals.
@@ -227,7 +236,7 @@ async def get_follow_format(intake_id: IdPath, uow: UowDep, principal: ReadContr
     row = await _load(uow, intake_id)
     if principal.is_portal:
         own_only(principal, row.agb)
-    return intake_out(row)
+    return intake_out(row, principal)
 
 
 @router.get(
@@ -271,7 +280,8 @@ async def list_follow_formats(
             .limit(paging.page_size)
         )
     ).all()
-    return Page(items=[intake_out(r) for r in rows], page=paging.page, page_size=paging.page_size, total=total or 0)
+    items = [intake_out(r, principal) for r in rows]
+    return Page(items=items, page=paging.page, page_size=paging.page_size, total=total or 0)
 
 
 @router.post(
@@ -283,10 +293,17 @@ async def list_follow_formats(
 async def review_follow_format(
     intake_id: IdPath, body: ReviewIn, uow: UowDep, principal: WriteContracts, pipeline: PipelineDep
 ) -> IntakeOut:
-    with as_problems("decision"):
+    with as_problems("decision"), eligibility_unavailable():
         row = await uc.review(
-            uow, intake_id, body.decision == "accept", body.note, principal.subject, pipeline.settings
+            uow,
+            intake_id,
+            body.decision == "accept",
+            body.note,
+            principal.subject,
+            pipeline.settings,
+            pipeline.eligibility,
+            pipeline.reader,
         )
     if pipeline.sends_replies:
         pipeline.wake.set()
-    return intake_out(row)
+    return intake_out(row, principal)

@@ -6,17 +6,16 @@ import datetime as dt
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from zorg_common.app import UowDep
 from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
-from zorg_common.policy import policies
-from zorg_common.problems import BadInput, NotFound, ProblemError
+from zorg_common.policy import Question, policies
+from zorg_common.problems import BadInput, NotFound
 
-from ..adapters.eligibility import EligibilityUnavailable
 from ..adapters.orm import invitations
 from ..service_layer import invitations as uc
 from .common import (
@@ -25,6 +24,7 @@ from .common import (
     WriteContracts,
     WriteOrPortal,
     as_problems,
+    eligibility_unavailable,
     own_only,
     policy_or_bad_input,
 )
@@ -43,11 +43,20 @@ class InviteOut(BaseModel):
     policy_id: str
     count: int = Field(description="invitations issued now")
     already_invited: int
+    already_contracted: int = Field(description="eligible, but a contract covers the year already: not invited")
     evaluated: int
+
+
+class AnswerIn(BaseModel):
+    question: str = Field(min_length=1, max_length=40, description="the id of a question of the policy")
+    answer: bool | int | float | Annotated[str, Field(max_length=2000)]
 
 
 class AcceptIn(BaseModel):
     signatory: str | None = Field(default=None, max_length=200)
+    answers: list[AnswerIn] | None = Field(
+        default=None, max_length=100, description="the policy's questionnaire; when sent, every required question"
+    )
 
 
 class InvitationOut(BaseModel):
@@ -62,10 +71,13 @@ class InvitationOut(BaseModel):
     contract_id: str | None
     invited_on: dt.date
     accepted_on: dt.date | None
+    questionnaire: list[Question] = Field(description="the policy's questions, answered when accepting")
 
 
 def _out(row: Any) -> InvitationOut:
-    return InvitationOut.model_validate({k: row._mapping[k] for k in InvitationOut.model_fields})
+    policy = policies().get(row.policy_id)
+    data = {k: row._mapping[k] for k in InvitationOut.model_fields if k != "questionnaire"}
+    return InvitationOut.model_validate({**data, "questionnaire": policy.questionnaire if policy else []})
 
 
 @router.post(
@@ -78,17 +90,16 @@ async def invite(body: InviteIn, uow: UowDep, _: WriteContracts, pipeline: Pipel
     policy = policy_or_bad_input(body.policy_id)
     if not any(r.route == "digital" for r in policy.routes):
         raise BadInput([("policy_id", f"policy {policy.id} has no digital route")])
-    try:
+    with eligibility_unavailable():
         evaluated, found = await uc.candidates(pipeline.eligibility, policy)
-    except EligibilityUnavailable as exc:
-        log.warning("invitations for %s: %s", policy.id, exc)  # the detail for us, not for the client
-        raise ProblemError(
-            503, "Service unavailable", "the eligibility service cannot be reached; try again later"
-        ) from None
     run = await uc.invite(uow, policy, found, evaluated)
     await uow.commit()
     return InviteOut(
-        policy_id=policy.id, count=run.invited, already_invited=run.already_invited, evaluated=run.evaluated
+        policy_id=policy.id,
+        count=run.invited,
+        already_invited=run.already_invited,
+        already_contracted=run.already_contracted,
+        evaluated=run.evaluated,
     )
 
 
@@ -129,14 +140,27 @@ async def list_invitations(
     responses=problem_responses(404, 409),
     response_model=InvitationOut,
 )
-async def accept(invitation_id: IdPath, body: AcceptIn, uow: UowDep, principal: WriteOrPortal) -> InvitationOut:
+async def accept(
+    invitation_id: IdPath,
+    uow: UowDep,
+    principal: WriteOrPortal,
+    body: Annotated[AcceptIn | None, Body()] = None,
+) -> InvitationOut:
+    """The body is optional; its `answers`, when sent, answer the policy's questionnaire (kept with the contract)."""
     row = (await uow.session.execute(select(invitations).where(invitations.c.id == invitation_id))).first()
     if row is None:
         raise NotFound(f"no invitation {invitation_id}")
     if principal.is_portal:
         own_only(principal, row.agb)
-    with as_problems():
-        await uc.accept(uow, invitation_id, policies(), body.signatory or principal.subject, principal.subject)
+    body = body or AcceptIn()
+    answers = [(a.question, a.answer) for a in body.answers] if body.answers is not None else None
+    try:
+        with as_problems():
+            await uc.accept(
+                uow, invitation_id, policies(), body.signatory or principal.subject, principal.subject, answers
+            )
+    except uc.BadAnswers as exc:
+        raise BadInput(exc.problems) from None
     await uow.commit()
     row = (await uow.session.execute(select(invitations).where(invitations.c.id == invitation_id))).one()
     return _out(row)

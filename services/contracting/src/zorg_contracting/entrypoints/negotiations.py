@@ -20,7 +20,16 @@ from zorg_common.problems import BadInput
 from ..adapters.orm import negotiations
 from ..domain.negotiation import Kpi, Offer, check_offer
 from ..service_layer import negotiations as uc
-from .common import ReadContracts, WriteContracts, WriteOrPortal, as_problems, own_only, policy_or_bad_input
+from .common import (
+    PipelineDep,
+    ReadContracts,
+    WriteContracts,
+    WriteOrPortal,
+    as_problems,
+    eligibility_unavailable,
+    own_only,
+    policy_or_bad_input,
+)
 from .schemas import KpiIn, TariffIn
 
 router = APIRouter(prefix="/negotiations", tags=["negotiations"])
@@ -73,9 +82,18 @@ class NegotiationOut(BaseModel):
 
 
 def _party_allowed(principal: Principal, party: str) -> None:
-    """A portal token speaks for the provider only; staff for the insurer (or on the provider's behalf)."""
+    """A portal token speaks for the provider only; staff for the insurer, or record an offer the provider sent in."""
     if principal.is_portal and party != "provider":
         raise Forbidden("a provider-portal token may act only as party 'provider'")
+
+
+def _may_accept(principal: Principal, party: str) -> None:
+    """Accepting for the provider is signing: only the provider's own portal token does it (DOMAIN.md)."""
+    _party_allowed(principal, party)
+    if party == "provider" and not principal.is_portal:
+        raise Forbidden(
+            "only the provider's portal token accepts for the provider; staff record offers, not signatures"
+        )
 
 
 async def _out(uow: Any, negotiation_id: str) -> NegotiationOut:
@@ -121,8 +139,13 @@ async def _visible(uow: Any, negotiation_id: str, principal: Principal) -> Any:
     responses=problem_responses(404, 409),
     response_model=NegotiationOut,
 )
-async def open_negotiation(body: OpenIn, uow: UowDep, principal: WriteContracts) -> NegotiationOut:
+async def open_negotiation(
+    body: OpenIn, uow: UowDep, principal: WriteContracts, pipeline: PipelineDep
+) -> NegotiationOut:
+    """Only with a provider eligible under the policy with the route `offer` (asked now); one running at a time."""
     policy = policy_or_bad_input(body.policy_id)
+    with as_problems("policy_id"), eligibility_unavailable():
+        await uc.check_offer_route(pipeline.eligibility, body.agb, policy)
     with as_problems("policy_id"):
         negotiation_id = await uc.open_negotiation(uow, body.agb, policy, principal.subject)
     await uow.commit()
@@ -203,7 +226,7 @@ async def post_offer(negotiation_id: IdPath, body: OfferIn, uow: UowDep, princip
 )
 async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, principal: WriteOrPortal) -> NegotiationOut:
     row = await _visible(uow, negotiation_id, principal)
-    _party_allowed(principal, body.party)
+    _may_accept(principal, body.party)
     with as_problems():
         await uc.accept(uow, negotiation_id, body.party, policies()[row.policy_id], principal.subject)
     await uow.commit()

@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
+from html import escape
 
 import openpyxl  # type: ignore[import-untyped]
 
@@ -48,12 +49,8 @@ def format_fields(
     ]
 
 
-def xlsx_bytes(
-    fields: Sequence[tuple[str, object]],
-    tariffs: Sequence[tuple[object, object, object]],
-    *,
-    formula: str | None = None,
-) -> bytes:
+def xlsx_bytes(fields: Sequence[tuple[str, object]], tariffs: Sequence[tuple[object, object, object]]) -> bytes:
+    """A workbook as a spreadsheet program writes it; a text starting with `=` becomes a formula (no stored value)."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "Volgformat"
@@ -63,8 +60,6 @@ def xlsx_bytes(
     sheet.append(["Prestatiecode", "Omschrijving", "Tarief"])
     for row in tariffs:
         sheet.append(list(row))
-    if formula:
-        sheet.append(["GLI-TOTAAL", "Totaal", formula])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
@@ -79,6 +74,21 @@ def csv_bytes(
     return ("\r\n".join(lines) + "\r\n").encode(encoding)
 
 
+def body_html(fields: Sequence[tuple[str, object]], tariffs: Sequence[tuple[object, object, object]]) -> str:
+    """The same lines as Outlook's HTML mail has them: a paragraph per line, a table of tariffs, entities."""
+
+    def outlook(value: object) -> str:
+        text = escape("" if value is None else str(value), quote=False)
+        return text.replace("€ ", "&euro;&nbsp;").replace("'", "&#8217;")
+
+    lines = "".join(f"<p class=MsoNormal>{outlook(label)}: {outlook(value)}</p>" for label, value in fields)
+    rows = "".join(f"<tr><td>Tarief {outlook(code)}: {outlook(amount)}</td></tr>" for code, _, amount in tariffs)
+    return (
+        "<html><head><meta charset='utf-8'></head><body><p>Geachte heer/mevrouw,</p>"
+        f"{lines}<table>{rows}</table><p>Met vriendelijke groet</p></body></html>"
+    )
+
+
 def body_text(fields: Sequence[tuple[str, object]], tariffs: Sequence[tuple[object, object, object]]) -> str:
     lines = [f"{label}: {'' if value is None else value}" for label, value in fields]
     lines += [f"Tarief {code}: {amount}" for code, _, amount in tariffs]
@@ -89,12 +99,20 @@ def mail(
     *,
     sender: str | None = "info@zorggroep.example",
     subject: str = "Volgformat GLI 2023",
-    body: str = "Geachte heer/mevrouw,\n\nIn de bijlage ons ingevulde volgformat.\n\nMet vriendelijke groet\n",
+    body: str | None = "Geachte heer/mevrouw,\n\nIn de bijlage ons ingevulde volgformat.\n\nMet vriendelijke groet\n",
+    html: str | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
     message_id: str | None = "auto",
+    headers: Sequence[tuple[str, str]] = (),
 ) -> bytes:
-    """An e-mail to the contracts mailbox; ``message_id=None`` leaves the header out."""
+    """An e-mail to the contracts mailbox; ``message_id=None`` leaves the header out.
+
+    With ``html`` the body is multipart/alternative as Outlook writes it (``body`` None: HTML only);
+    ``headers`` are added as given (e.g. ``Authentication-Results`` as a receiving server writes it).
+    """
     message = EmailMessage()
+    for name, value in headers:
+        message[name] = value
     if sender:
         message["From"] = sender
     message["To"] = "zorg.overeenkomsten@zorginkoop.example"
@@ -104,15 +122,33 @@ def mail(
     elif message_id:
         message["Message-ID"] = message_id
     message["Date"] = "Mon, 03 Oct 2022 10:00:00 +0200"
-    message.set_content(body)
+    if body is not None:
+        message.set_content(body)
+    if html is not None:
+        if body is None:
+            message.set_content(html, subtype="html")
+            message.make_alternative()
+        else:
+            message.add_alternative(html, subtype="html")
     for filename, content_type, data in attachments:
         maintype, subtype = content_type.split("/", 1)
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return message.as_bytes()
 
 
-def xlsx_mail(agb: str, name: str, kvk: str, *, message_id: str | None = "auto", **fields: str | None) -> bytes:
+def xlsx_mail(
+    agb: str,
+    name: str,
+    kvk: str,
+    *,
+    message_id: str | None = "auto",
+    sender: str | None = "info@zorggroep.example",
+    **fields: str | None,
+) -> bytes:
     data = xlsx_bytes(format_fields(agb, name, kvk, **fields), GLI_TARIFFS)  # type: ignore[arg-type]
     return mail(
-        subject=f"Volgformat GLI 2023 {name}", attachments=[("volgformat.xlsx", XLSX, data)], message_id=message_id
+        sender=sender,
+        subject=f"Volgformat GLI 2023 {name}",
+        attachments=[("volgformat.xlsx", XLSX, data)],
+        message_id=message_id,
     )

@@ -48,6 +48,7 @@ class ContractOut(BaseModel):
     renegotiation: bool = Field(description="a prognosis exceeded the ceiling by more than 10%")
     terminated_reason: str | None
     terminated_on: dt.date | None
+    answers: list[dict[str, Any]] | None = Field(description="the questionnaire as answered when signing (digital)")
 
 
 def contract_out(row: Any) -> ContractOut:

@@ -12,7 +12,7 @@ from zorg_common.events import ContractTerminated
 from zorg_common.policy import policies
 from zorg_common.uow import UnitOfWork
 
-from ..adapters.orm import contracts, invitations, negotiations, procurements, prognoses
+from ..adapters.orm import contracts, negotiations, procurements, prognoses
 from ..domain.contract import check_sign, check_terminate
 from ..domain.negotiation import Refused, may_sign, needs_renegotiation
 from . import records
@@ -32,7 +32,9 @@ async def sign(uow: UnitOfWork, contract_id: str, signatory: str, signed_on: dt.
         if negotiation is not None and negotiation.state == "closed":
             raise Refused("the procurement was closed without a contract")
     extended = negotiation.deadline_extended_until if negotiation is not None else None
-    if why := may_sign(today, policies()[row.policy_id], extended):
+    policy = policies()[row.policy_id]
+    all_year = await records.may_contract_all_year(uow, row.procurement_id, row.agb, policy, institution=True)
+    if why := may_sign(today, policy, extended, all_year):
         raise Refused(why)
     await records.sign_contract(uow, contract_id, signatory, signed_on or today, actor)
     if negotiation is not None:
@@ -96,14 +98,4 @@ async def close(uow: UnitOfWork, agb: str, policy_id: str, reason: str | None) -
     closed = [r.id for r in rows if await records.close_procurement(uow, r.id, reason)]
     if not closed:
         raise Refused(f"no procurement in progress for {agb} under {policy_id}")
-    await uow.session.execute(
-        update(negotiations)
-        .where(negotiations.c.procurement_id.in_(closed), negotiations.c.state.in_(["open", "agreed"]))
-        .values(state="closed")
-    )
-    await uow.session.execute(
-        update(invitations)
-        .where(invitations.c.procurement_id.in_(closed), invitations.c.status == "invited")
-        .values(status="closed")
-    )
     return closed

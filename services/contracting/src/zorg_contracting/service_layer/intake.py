@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -10,22 +11,25 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from zorg_common import clock
+from zorg_common import clock, tracing
 from zorg_common.policy import Policy, policies
 from zorg_common.uow import UnitOfWork
 
 from ..adapters.eligibility import EligibilityClient, EligibilityUnavailable
-from ..adapters.mailbox import envelope_of, message_key, read_mail
-from ..adapters.orm import contracts, intakes
+from ..adapters.mailbox import ParsedMail, envelope_of, message_key
+from ..adapters.orm import intakes
+from ..adapters.reading import MailReader
 from ..domain import replies
 from ..domain.follow_format import LABEL, FollowFormat, Problem, RawForm, check_format
-from ..domain.intake import Decision, decide
+from ..domain.intake import Decision, Evaluation, Known, decide, eligibility_problems
 from ..domain.negotiation import Refused
 from ..domain.notation import parse_date
+from ..domain.trust import check_sender, reply_address
 from ..settings import ContractingSettings
 from . import records
 
 log = logging.getLogger(__name__)
+FOLLOW_FORMAT = "follow_format"
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,8 @@ class Stored:
 
 async def store(uow: UnitOfWork, raw: bytes, channel: str) -> Stored:
     """Keep the raw message (audit) under its Message-ID; a resend returns the first intake unchanged."""
-    message_id, derived, sender, subject = envelope_of(raw)
-    key = message_key(message_id)
+    envelope = await asyncio.to_thread(envelope_of, raw)  # hashing a large message must not hold the loop
+    key = message_key(envelope.message_id)
     existing = (await uow.session.execute(select(intakes).where(intakes.c.message_key == key))).first()
     if existing is not None:
         return Stored(existing.id, existing.status, False, existing.message_id_derived)
@@ -49,18 +53,19 @@ async def store(uow: UnitOfWork, raw: bytes, channel: str) -> Stored:
             insert(intakes).values(
                 id=intake_id,
                 message_key=key,
-                message_id=message_id,
-                message_id_derived=derived,
+                message_id=envelope.message_id,
+                message_id_derived=envelope.message_id_derived,
                 channel=channel,
                 raw=raw,
                 raw_size=len(raw),
-                sender=sender,
-                subject=subject,
+                sender=envelope.sender,
+                subject=envelope.subject,
                 received_at=clock.utcnow(),
                 status="received",
                 problems=[],
                 review_reasons=[],
                 attempts=0,
+                traceparent=tracing.current_traceparent(),
             )
         )
         await uow.commit()
@@ -68,8 +73,8 @@ async def store(uow: UnitOfWork, raw: bytes, channel: str) -> Stored:
         await uow.rollback()
         row = (await uow.session.execute(select(intakes).where(intakes.c.message_key == key))).one()
         return Stored(row.id, row.status, False, row.message_id_derived)
-    log.info("intake %s stored (%s, %d bytes, message-id %s)", intake_id, channel, len(raw), message_id[:80])
-    return Stored(intake_id, "received", True, derived)
+    log.info("intake %s stored (%s, %d bytes)", intake_id, channel, len(raw))
+    return Stored(intake_id, "received", True, envelope.message_id_derived)
 
 
 def _identify(form: RawForm | None) -> tuple[str | None, Policy | None]:
@@ -77,25 +82,16 @@ def _identify(form: RawForm | None) -> tuple[str | None, Policy | None]:
     if form is None:
         return None, None
     agb = str(form.values.get("agb") or "").strip()
+    agb_read = agb if agb.isdigit() and len(agb) == 8 else None
     sector = str(form.values.get("sector") or "").strip().upper()
     try:
         year = parse_date(form.values.get("start_date")).year
     except (ValueError, TypeError):
-        return (agb if agb.isdigit() and len(agb) == 8 else None), None
+        return agb_read, None
     policy = policies().get(f"{sector}-{year}")
     if policy is not None and not any(r.route == "follow" for r in policy.routes):
         policy = None
-    return (agb if agb.isdigit() and len(agb) == 8 else None), policy
-
-
-def _reply_address(form: RawForm | None, fmt: FollowFormat | None, sender: str | None) -> str | None:
-    if fmt is not None and fmt.contact_email:
-        return fmt.contact_email
-    if form is not None:
-        contact = str(form.values.get("contact_email") or "").strip()
-        if contact and "@" in contact and " " not in contact and len(contact) <= 320:
-            return contact
-    return sender
+    return agb_read, policy
 
 
 def _format_record(form: RawForm | None) -> dict[str, Any] | None:
@@ -107,20 +103,69 @@ def _format_record(form: RawForm | None) -> dict[str, Any] | None:
     }
 
 
-async def _signed_contract(uow: UnitOfWork, agb: str, policy_id: str) -> str | None:
-    found = await uow.session.scalar(
-        select(contracts.c.id).where(
-            contracts.c.agb == agb,
-            contracts.c.policy_id == policy_id,
-            contracts.c.route == "follow",
-            contracts.c.status == "signed",
-        )
-    )
-    return str(found) if found else None
+async def _signed_contract(uow: UnitOfWork, agb: str, policy: Policy) -> str | None:
+    row = await records.contract_covering(uow, agb, policy.sector, policy.contract_year)
+    return str(row.id) if row is not None else None
+
+
+@dataclass
+class _Facts:
+    """What an intake is decided on: the mail as read, the format, and what eligibility said."""
+
+    parsed: ParsedMail
+    fmt: FollowFormat | None
+    problems: list[Problem]
+    agb: str | None
+    policy: Policy | None
+    known: Known | None = None
+    evaluation: Evaluation | None = None
+
+    @property
+    def contacts(self) -> tuple[str, ...]:
+        return self.known.register.contact_emails if self.known else ()
+
+    def reply_to(self) -> str | None:
+        """An address on file: the format's contact when it is one, else the sender when it is one."""
+        contact = self.fmt.contact_email if self.fmt else None
+        if contact is None and self.parsed.form is not None:  # a format with problems: its contact as written
+            contact = str(self.parsed.form.values.get("contact_email") or "").strip() or None
+        return reply_address(contact, self.parsed.envelope.sender, self.contacts)
+
+
+def _read_format(parsed: ParsedMail, settings: ContractingSettings) -> _Facts:
+    problems = list(parsed.problems)
+    fmt: FollowFormat | None = None
+    if parsed.form is not None:
+        fmt, format_problems = check_format(parsed.form, policies(), settings.OWN_UZOVI, clock.today())
+        problems += format_problems
+    agb, policy = _identify(parsed.form)
+    return _Facts(parsed, fmt, problems, agb, policy)
+
+
+async def _ask_eligibility(facts: _Facts, settings: ContractingSettings, eligibility: EligibilityClient) -> None:
+    """The register (contact addresses), then, for a trusted sender only, an evaluation under the policy.
+
+    A sender that is not on file gets nothing evaluated: an e-mail anyone can send must not make
+    the insurer evaluate (and record) any provider it names.
+    """
+    if facts.agb is None:
+        return
+    register = await eligibility.register(facts.agb)
+    if register is None:
+        return
+    envelope = facts.parsed.envelope
+    sender = check_sender(envelope.sender, register.contact_emails, envelope.auth_results, settings.MAIL_AUTHSERV_ID)
+    facts.known = Known(register, sender)
+    if sender.trusted and facts.policy is not None:
+        facts.evaluation = await eligibility.evaluation(facts.agb, facts.policy.id)
 
 
 async def process(
-    uow: UnitOfWork, intake_id: str, settings: ContractingSettings, eligibility: EligibilityClient
+    uow: UnitOfWork,
+    intake_id: str,
+    settings: ContractingSettings,
+    eligibility: EligibilityClient,
+    reader: MailReader,
 ) -> str:
     """Decide one intake still `received`; returns its status (still `received` when eligibility is down)."""
     query = select(intakes).where(intakes.c.id == intake_id)
@@ -131,35 +176,17 @@ async def process(
         return "received"  # another process holds it
     if row.status != "received":
         return str(row.status)
-    parsed = read_mail(row.raw, settings.ATTACHMENT_MAX_BYTES)
-    today = clock.today()
-    problems: list[Problem] = list(parsed.problems)
-    fmt: FollowFormat | None = None
-    if parsed.form is not None:
-        fmt, format_problems = check_format(parsed.form, policies(), settings.OWN_UZOVI, today)
-        problems += format_problems
-    agb, policy = _identify(parsed.form)
-    procurement_id = row.procurement_id
-    if agb and policy and procurement_id is None:
-        procurement_id = await records.start_procurement(uow, agb, policy, "follow", "follow_format")
-    answer = None
-    if agb and policy:
-        try:
-            answer = await eligibility.answer(agb, policy.id)
-        except EligibilityUnavailable as exc:
-            if not problems:
-                return await _wait(uow, row, settings, str(exc), agb, policy, procurement_id)
-            log.info("intake %s: eligibility unavailable, rejected on its format problems alone", intake_id)
-    existing = await _signed_contract(uow, fmt.agb, fmt.policy_id) if fmt is not None else None
-    decision = decide(fmt, problems, answer, policy, existing)
-    contract_id = None
-    if decision.status == "accepted":
-        assert fmt is not None and policy is not None
-        contract_id = await follow(uow, fmt, policy, intake_id, procurement_id, actor="follow-format")
-    elif decision.status == "rejected" and procurement_id:
-        await records.close_procurement(uow, procurement_id, "follow format rejected")
-    to = _reply_address(parsed.form, fmt, row.sender)
-    reply = _reply(decision, to, row, fmt, contract_id)
+    facts = _read_format(await reader.read(row.raw), settings)
+    try:
+        await _ask_eligibility(facts, settings, eligibility)
+    except EligibilityUnavailable as exc:
+        return await _wait(uow, row, settings, str(exc), facts)
+    existing = await _signed_contract(uow, facts.agb, facts.policy) if facts.agb and facts.policy else None
+    decision = decide(
+        facts.fmt, facts.problems, facts.agb, facts.known, facts.evaluation, facts.policy, existing, clock.today()
+    )
+    procurement_id, contract_id = await _act(uow, decision, facts, intake_id)
+    reply = _reply(decision, facts, row, contract_id, change_request=existing is not None)
     await uow.session.execute(
         update(intakes)
         .where(intakes.c.id == intake_id)
@@ -167,9 +194,11 @@ async def process(
             status=decision.status,
             problems=[{"field": p.field, "message": p.message} for p in decision.problems],
             review_reasons=decision.review_reasons,
-            format=_format_record(parsed.form),
-            agb=agb,
-            policy_id=policy.id if policy else None,
+            format=_format_record(facts.parsed.form),
+            evaluation=facts.evaluation.record() if facts.evaluation else None,
+            sender_verified=facts.known.sender.trusted if facts.known else None,
+            agb=facts.agb,
+            policy_id=facts.policy.id if facts.policy else None,
             procurement_id=procurement_id,
             contract_id=contract_id,
             attempts=row.attempts + 1,
@@ -186,29 +215,42 @@ async def process(
     return decision.status
 
 
+async def _act(uow: UnitOfWork, decision: Decision, facts: _Facts, intake_id: str) -> tuple[str | None, str | None]:
+    """The procurement the decision keeps open or closes, and the contract when the format is followed."""
+    procurement_id: str | None = None
+    agb, policy = facts.agb, facts.policy
+    if agb is not None and policy is not None and decision.procurement == "open":
+        procurement_id = await records.open_procurement(uow, agb, policy.id, FOLLOW_FORMAT)
+        if procurement_id is None:
+            procurement_id = await records.start_procurement(uow, agb, policy, "follow", FOLLOW_FORMAT)
+    elif agb is not None and policy is not None and decision.procurement == "close":
+        procurement_id = await records.open_procurement(uow, agb, policy.id, FOLLOW_FORMAT)
+        if procurement_id is not None:
+            await records.close_procurement(uow, procurement_id, "follow format rejected")
+    contract_id = None
+    if decision.status == "accepted":
+        assert facts.fmt is not None and policy is not None
+        contract_id = await follow(uow, facts.fmt, policy, intake_id, procurement_id, actor="follow-format")
+    return procurement_id, contract_id
+
+
 def _reply(
-    decision: Decision, to: str | None, row: Any, fmt: FollowFormat | None, contract_id: str | None
+    decision: Decision, facts: _Facts, row: Any, contract_id: str | None, *, change_request: bool
 ) -> replies.Reply | None:
+    """Only a trusted sender of a known provider is answered, and only at an address on file."""
+    to = facts.reply_to() if decision.reply else None
     if to is None:
         return None
     derived = bool(row.message_id_derived)
     if decision.status == "accepted":
-        assert fmt is not None and contract_id is not None
-        return replies.followed(to, row.subject, fmt, contract_id, row.id, derived)
+        assert facts.fmt is not None and contract_id is not None
+        return replies.followed(to, row.subject, facts.fmt, contract_id, row.id, derived)
     if decision.status == "rejected":
         return replies.rejected(to, row.subject, decision.problems, row.id, derived)
-    return replies.in_review(to, row.subject, row.id, derived)
+    return replies.in_review(to, row.subject, row.id, derived, change_request=change_request)
 
 
-async def _wait(
-    uow: UnitOfWork,
-    row: Any,
-    settings: ContractingSettings,
-    error: str,
-    agb: str,
-    policy: Policy,
-    procurement_id: str | None,
-) -> str:
+async def _wait(uow: UnitOfWork, row: Any, settings: ContractingSettings, error: str, facts: _Facts) -> str:
     """Our outage: the intake stays `received` and is tried again later, with backoff."""
     attempts = row.attempts + 1
     delay = min(settings.INTAKE_RETRY_BACKOFF_S * 2 ** (attempts - 1), settings.INTAKE_RETRY_MAX_S)
@@ -219,9 +261,8 @@ async def _wait(
             attempts=attempts,
             next_attempt_at=clock.utcnow() + dt.timedelta(seconds=delay),
             last_error=error[:500],
-            agb=agb,
-            policy_id=policy.id,
-            procurement_id=procurement_id,
+            agb=facts.agb,
+            policy_id=facts.policy.id if facts.policy else None,
         )
     )
     await uow.commit()
@@ -244,7 +285,7 @@ async def follow(
         start=fmt.start_date,
         end=fmt.end_date,
         tariffs=tariffs,
-        source="follow_format",
+        source=FOLLOW_FORMAT,
         source_id=intake_id,
         procurement_id=procurement_id,
         actor=actor,
@@ -271,49 +312,50 @@ async def mark_failed(uow: UnitOfWork, intake_id: str, error: str) -> None:
 
 
 async def review(
-    uow: UnitOfWork, intake_id: str, accept: bool, note: str | None, actor: str, settings: ContractingSettings
+    uow: UnitOfWork,
+    intake_id: str,
+    accept: bool,
+    note: str | None,
+    actor: str,
+    settings: ContractingSettings,
+    eligibility: EligibilityClient,
+    reader: MailReader,
 ) -> Any:
-    """A person's decision on an intake in `needs_review`: follow it (or amend the signed contract), or reject it."""
+    """A person's decision on an intake in `needs_review`.
+
+    Accept re-checks eligibility today: a provider that is not eligible for any reason is rejected,
+    never queued again; otherwise the format is followed (or, for a provider with a signed contract,
+    becomes its new version). Reject closes the format's procurement. Replies go only to an address
+    on file; a rejected intake whose sender was not on file is not answered (the provider never
+    sent it).
+    """
     row = (await uow.session.execute(records.for_update(select(intakes).where(intakes.c.id == intake_id), uow))).first()
     if row is None:
         raise records.NotFoundError(f"no follow-format intake {intake_id}")
     if row.status != "needs_review":
         raise Refused(f"the intake is {row.status}: only one in needs_review can be reviewed")
-    parsed = read_mail(row.raw, settings.ATTACHMENT_MAX_BYTES)
-    fmt, problems = (
-        check_format(parsed.form, policies(), settings.OWN_UZOVI, clock.today()) if parsed.form else (None, [])
-    )
-    contract_id = None
-    reply: replies.Reply | None = None
-    to = _reply_address(parsed.form, fmt, row.sender)
+    facts = _read_format(await reader.read(row.raw), settings)
+    if accept and facts.fmt is None:
+        raise Refused("the format has problems and cannot be followed: " + "; ".join(p.message for p in facts.problems))
+    register = await eligibility.register(facts.agb) if facts.agb else None
+    if register is not None:
+        envelope = facts.parsed.envelope
+        sender = check_sender(
+            envelope.sender, register.contact_emails, envelope.auth_results, settings.MAIL_AUTHSERV_ID
+        )
+        facts.known = Known(register, sender)
     if accept:
-        if fmt is None:
-            raise Refused("the format has problems and cannot be followed: " + "; ".join(p.message for p in problems))
-        policy = policies()[fmt.policy_id]
-        existing = await _signed_contract(uow, fmt.agb, fmt.policy_id)
-        if existing:
-            await records.amend_contract(
-                uow,
-                existing,
-                [(t.prestation_code, t.amount_cents) for t in fmt.tariffs],
-                fmt.end_date,
-                fmt.signatory,
-                actor,
-            )
-            contract_id = existing
-            await records.mark_contracted(uow, row.procurement_id)
-        else:
-            contract_id = await follow(uow, fmt, policy, intake_id, row.procurement_id, actor)
-        reply = replies.followed(to, row.subject, fmt, contract_id, intake_id, row.message_id_derived) if to else None
+        status, problems, contract_id, reply = await _accept_on_review(uow, facts, row, actor, eligibility)
     else:
-        if row.procurement_id:
-            await records.close_procurement(uow, row.procurement_id, note or "rejected on review")
-        reply = replies.review_rejected(to, row.subject, note, intake_id) if to else None
+        status, problems, contract_id = "rejected", list(row.problems), None
+        reply = await _reject_on_review(uow, facts, row, note)
     await uow.session.execute(
         update(intakes)
         .where(intakes.c.id == intake_id)
         .values(
-            status="accepted" if accept else "rejected",
+            status=status,
+            problems=problems,
+            evaluation=facts.evaluation.record() if facts.evaluation else row.evaluation,
             contract_id=contract_id,
             reviewed_by=actor,
             review_note=note,
@@ -326,3 +368,44 @@ async def review(
     )
     await uow.commit()
     return (await uow.session.execute(select(intakes).where(intakes.c.id == intake_id))).one()
+
+
+async def _reject_on_review(uow: UnitOfWork, facts: _Facts, row: Any, note: str | None) -> replies.Reply | None:
+    """The format's procurement closes; a sender that was verified is told, with the note."""
+    if row.procurement_id:
+        await records.close_procurement(uow, row.procurement_id, note or "rejected on review")
+    answered = facts.reply_to() if row.sender_verified else None
+    return replies.review_rejected(answered, row.subject, note, row.id) if answered else None
+
+
+async def _accept_on_review(
+    uow: UnitOfWork, facts: _Facts, row: Any, actor: str, eligibility: EligibilityClient
+) -> tuple[str, list[dict[str, str]], str | None, replies.Reply | None]:
+    """Eligible today: followed (a new contract, or a new version of the signed one). Not: rejected."""
+    fmt = facts.fmt
+    assert fmt is not None
+    policy = policies()[fmt.policy_id]
+    to = facts.reply_to()
+    evaluation = await eligibility.evaluation(fmt.agb, policy.id) if facts.known else None
+    facts.evaluation = evaluation
+    if evaluation is None:
+        problems = [Problem(LABEL["agb"], "staat niet in het register van zorgaanbieders")]
+    else:
+        problems = eligibility_problems(evaluation, policy, "follow")
+    if problems:
+        if open_id := row.procurement_id or await records.open_procurement(uow, fmt.agb, policy.id, FOLLOW_FORMAT):
+            await records.close_procurement(uow, open_id, "not eligible on review")
+        reply = replies.rejected(to, row.subject, problems, row.id, row.message_id_derived) if to else None
+        return "rejected", [{"field": p.field, "message": p.message} for p in problems], None, reply
+    existing = await _signed_contract(uow, fmt.agb, policy)
+    tariffs = [(t.prestation_code, t.amount_cents) for t in fmt.tariffs]
+    if existing:
+        await records.amend_contract(uow, existing, tariffs, fmt.end_date, fmt.signatory, actor)
+        contract_id = existing
+    else:
+        procurement_id = row.procurement_id or await records.open_procurement(uow, fmt.agb, policy.id, FOLLOW_FORMAT)
+        if procurement_id is None:
+            procurement_id = await records.start_procurement(uow, fmt.agb, policy, "follow", FOLLOW_FORMAT)
+        contract_id = await follow(uow, fmt, policy, row.id, procurement_id, actor)
+    reply = replies.followed(to, row.subject, fmt, contract_id, row.id, row.message_id_derived) if to else None
+    return "accepted", [], contract_id, reply

@@ -14,7 +14,7 @@ from zorg_common.events import ContractSigned, Kpi, ProcurementClosed, Procureme
 from zorg_common.policy import Policy
 from zorg_common.uow import UnitOfWork
 
-from ..adapters.orm import contract_versions, contracts, procurements
+from ..adapters.orm import contract_versions, contracts, invitations, negotiations, procurements
 
 
 class NotFoundError(LookupError):
@@ -32,7 +32,10 @@ def for_update(query: Any, uow: UnitOfWork) -> Any:
     return query
 
 
-async def start_procurement(uow: UnitOfWork, agb: str, policy: Policy, route: str, cause: str) -> str:
+async def start_procurement(
+    uow: UnitOfWork, agb: str, policy: Policy, route: str, cause: str, *, all_year: bool = False
+) -> str:
+    """Procurement in progress (ProcurementStarted: the provider's claims for the year wait for it)."""
     procurement_id = new_id()
     today = clock.today()
     await uow.session.execute(
@@ -45,6 +48,7 @@ async def start_procurement(uow: UnitOfWork, agb: str, policy: Policy, route: st
             route=route,
             cause=cause,
             status="in_progress",
+            all_year=all_year,
             started_on=today,
         )
     )
@@ -63,14 +67,35 @@ async def start_procurement(uow: UnitOfWork, agb: str, policy: Policy, route: st
     return procurement_id
 
 
-async def close_procurement(uow: UnitOfWork, procurement_id: str, reason: str | None) -> bool:
-    """End an in-progress procurement without a contract (ProcurementClosed); False when it was not in progress."""
+async def open_procurement(uow: UnitOfWork, agb: str, policy_id: str, cause: str) -> str | None:
+    """The provider's procurement in progress for the policy that this cause opened, if any."""
+    found = await uow.session.scalar(
+        select(procurements.c.id)
+        .where(
+            procurements.c.agb == agb,
+            procurements.c.policy_id == policy_id,
+            procurements.c.cause == cause,
+            procurements.c.status == "in_progress",
+        )
+        .order_by(procurements.c.started_on.desc())
+        .limit(1)
+    )
+    return str(found) if found else None
+
+
+async def close_procurement(
+    uow: UnitOfWork, procurement_id: str, reason: str | None, closed_on: dt.date | None = None
+) -> bool:
+    """End an in-progress procurement without a contract (ProcurementClosed); False when it was not in progress.
+
+    Its open negotiation and invitation end with it.
+    """
     row = (
         await uow.session.execute(for_update(select(procurements).where(procurements.c.id == procurement_id), uow))
     ).first()
     if row is None or row.status != "in_progress":
         return False
-    today = clock.today()
+    today = closed_on or clock.today()
     await uow.session.execute(
         update(procurements)
         .where(procurements.c.id == procurement_id)
@@ -87,7 +112,60 @@ async def close_procurement(uow: UnitOfWork, procurement_id: str, reason: str | 
             reason=reason,
         )
     )
+    await uow.session.execute(
+        update(negotiations)
+        .where(negotiations.c.procurement_id == procurement_id, negotiations.c.state.in_(["open", "agreed"]))
+        .values(state="closed")
+    )
+    await uow.session.execute(
+        update(invitations)
+        .where(invitations.c.procurement_id == procurement_id, invitations.c.status == "invited")
+        .values(status="closed")
+    )
     return True
+
+
+async def contract_covering(uow: UnitOfWork, agb: str, sector: str, year: int) -> Any:
+    """The provider's signed contract in the sector whose period covers the year, if any."""
+    return (
+        await uow.session.execute(
+            select(contracts)
+            .where(
+                contracts.c.agb == agb,
+                contracts.c.sector == sector,
+                contracts.c.status == "signed",
+                contracts.c.start_date <= dt.date(year, 12, 31),
+                contracts.c.end_date >= dt.date(year, 1, 1),
+            )
+            .order_by(contracts.c.created_at.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def has_earlier_agreement(uow: UnitOfWork, agb: str, year: int) -> bool:
+    """Whether the provider had a contract with us before the year (else it is new: DOMAIN.md)."""
+    found = await uow.session.scalar(
+        select(contracts.c.id)
+        .where(
+            contracts.c.agb == agb,
+            contracts.c.status.in_(["signed", "terminated"]),
+            contracts.c.start_date < dt.date(year, 1, 1),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def may_contract_all_year(
+    uow: UnitOfWork, procurement_id: str | None, agb: str, policy: Policy, *, institution: bool
+) -> bool:
+    """A new institution (no earlier agreement) may contract all year, as may a procurement it asked for."""
+    if procurement_id is not None:
+        all_year = await uow.session.scalar(select(procurements.c.all_year).where(procurements.c.id == procurement_id))
+        if all_year:
+            return True
+    return institution and not await has_earlier_agreement(uow, agb, policy.contract_year)
 
 
 def tariff_rows(tariffs: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
@@ -109,6 +187,7 @@ async def create_contract(
     actor: str,
     ceiling_cents: int | None = None,
     kpis: Sequence[dict[str, Any]] = (),
+    answers: Sequence[dict[str, Any]] | None = None,
 ) -> str:
     """A draft contract, version 1."""
     contract_id = new_id()
@@ -130,6 +209,7 @@ async def create_contract(
         source=source,
         source_id=source_id,
         renegotiation=False,
+        answers=list(answers) if answers is not None else None,
         created_at=now,
         updated_at=now,
     )

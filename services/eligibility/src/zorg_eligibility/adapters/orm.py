@@ -19,6 +19,8 @@ providers = Table(
     Column("postcode", String(7), nullable=True),
     Column("city", String(100), nullable=True),
     Column("care_forms", JSON, nullable=False),
+    # Where the provider mails from and is answered at (addr-specs, lower case): staff only.
+    Column("contact_emails", JSON, nullable=False),
     # Only the facts on file: a missing key is an unknown fact.
     Column("facts", JSON, nullable=False),
     Column("version", Integer, nullable=False),
@@ -67,6 +69,9 @@ evaluations = Table(
     Column("criteria", JSON, nullable=False),
     Column("warnings", JSON, nullable=False),
     Column("facts", JSON, nullable=False),  # the facts it used
+    # The first day a time-bound verdict would change (an error leaving the five-year window): the
+    # provider is evaluated again on that day.
+    Column("changes_on", Date, nullable=True),
     Column("provider_version", Integer, nullable=False),
     Column("trigger", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -74,6 +79,12 @@ evaluations = Table(
     Column("note", Text, nullable=True),
 )
 Index("ix_evaluations_agb_created", evaluations.c.agb, evaluations.c.created_at)
+Index(
+    "ix_evaluations_changes_on",
+    evaluations.c.changes_on,
+    postgresql_where=evaluations.c.changes_on.is_not(None),
+    sqlite_where=evaluations.c.changes_on.is_not(None),
+)
 
 # Mijn Zorgverlener: one account per person at one provider. The e-mail address is the log-in
 # name (stored lower-case); the password only as an Argon2id hash, null until activated.

@@ -2,7 +2,8 @@
 
 Three-valued: a criterion is ``pass``, ``fail`` or ``unknown`` (the fact is not on file). A
 provider is eligible when no blocking criterion is ``fail`` or ``unknown``; expectations never
-block and are reported as warnings.
+block and are reported as warnings. An outcome also says when a time-bound verdict would change
+(an error leaving the five-year window), so that the provider is evaluated again on that day.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from zorg_common.policy import (
     Criterion,
     FactIncludesAny,
     FactIs,
+    IncludesRecognisedProgramme,
     NoDateWithinYears,
     Policy,
     RouteRule,
@@ -61,6 +63,8 @@ class Outcome:
     contract_years: int | None
     criteria: tuple[CriterionVerdict, ...]
     warnings: tuple[str, ...]
+    #: The first day on which a time-bound verdict would change; None when none will.
+    changes_on: dt.date | None = None
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
@@ -69,6 +73,15 @@ def years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years)
     except ValueError:
         return day.replace(year=day.year - years, day=28)
+
+
+def years_after(day: dt.date, years: int) -> dt.date:
+    """The first day on which ``day`` lies ``years`` or more before it (see ``years_before``): the same
+    calendar day ``years`` later; 29 February gives 1 March in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return dt.date(day.year + years, 3, 1)
 
 
 def _all(verdicts: Sequence[Verdict]) -> Verdict:
@@ -83,12 +96,16 @@ def _any(verdicts: Sequence[Verdict]) -> Verdict:
     return UNKNOWN if UNKNOWN in verdicts else FAIL
 
 
-def check(rule: Rule, facts: Mapping[str, Any], on: dt.date) -> Verdict:
-    """The verdict of one rule on the facts, as of ``on``."""
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def check(rule: Rule, facts: Mapping[str, Any], on: dt.date, policy: Policy) -> Verdict:
+    """The verdict of one rule of ``policy`` on the facts, as of ``on``."""
     if isinstance(rule, AllOf):
-        return _all([check(r, facts, on) for r in rule.all_of])
+        return _all([check(r, facts, on, policy) for r in rule.all_of])
     if isinstance(rule, AnyOf):
-        return _any([check(r, facts, on) for r in rule.any_of])
+        return _any([check(r, facts, on, policy) for r in rule.any_of])
     if rule.fact not in facts:
         return UNKNOWN
     value = facts[rule.fact]
@@ -100,18 +117,41 @@ def check(rule: Rule, facts: Mapping[str, Any], on: dt.date) -> Verdict:
         if value is None:
             return UNKNOWN
         return PASS if set(value) & set(rule.includes_any) else FAIL
+    if isinstance(rule, IncludesRecognisedProgramme):
+        if value is None:
+            return UNKNOWN
+        # The policy's one list and one comparison, as the follow format and claims use them.
+        return PASS if any(policy.recognised_programme(name) for name in value) else FAIL
     if isinstance(rule, NoDateWithinYears):
         if value is None:  # null: no such date on file
             return PASS
-        when = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
         # An error on the boundary day itself lies outside the window (DOMAIN.md, Decision).
-        return PASS if when <= years_before(on, rule.no_date_within_years) else FAIL
+        return PASS if _date(value) <= years_before(on, rule.no_date_within_years) else FAIL
     raise TypeError(f"unknown rule {rule!r}")  # pragma: no cover - the schema admits no other
 
 
-def _verdict(criterion: Criterion, facts: Mapping[str, Any], on: dt.date) -> CriterionVerdict:
+def changes_on(rule: Rule, facts: Mapping[str, Any], on: dt.date) -> dt.date | None:
+    """The first day after ``on`` on which a time-bound part of ``rule`` gives another verdict.
+
+    Only a date inside a window changes with time: it leaves the window ``years`` after it. A
+    date outside it stays outside, and facts without a date never change by themselves.
+    """
+    if isinstance(rule, AllOf | AnyOf):
+        found = [changes_on(r, facts, on) for r in (rule.all_of if isinstance(rule, AllOf) else rule.any_of)]
+        return min((d for d in found if d is not None), default=None)
+    if not isinstance(rule, NoDateWithinYears) or facts.get(rule.fact) is None:
+        return None
+    leaves = years_after(_date(facts[rule.fact]), rule.no_date_within_years)
+    return leaves if leaves > on else None
+
+
+def _verdict(criterion: Criterion, facts: Mapping[str, Any], on: dt.date, policy: Policy) -> CriterionVerdict:
     return CriterionVerdict(
-        criterion.code, check(criterion.rule, facts, on), criterion.blocking, criterion.text_nl, criterion.text_en
+        criterion.code,
+        check(criterion.rule, facts, on, policy),
+        criterion.blocking,
+        criterion.text_nl,
+        criterion.text_en,
     )
 
 
@@ -145,7 +185,7 @@ def route_for(policy: Policy, provider: ProviderProfile) -> tuple[RouteRule | No
 
 
 def evaluate(policy: Policy, provider: ProviderProfile, on: dt.date) -> Outcome:
-    verdicts = tuple(_verdict(c, provider.facts, on) for c in policy.criteria)
+    verdicts = tuple(_verdict(c, provider.facts, on, policy) for c in policy.criteria)
     warnings = [v.code for v in verdicts if not v.blocking and v.verdict != PASS]
     eligible = all(v.verdict == PASS for v in verdicts if v.blocking)
     if policy.sector not in provider.sectors:
@@ -162,4 +202,7 @@ def evaluate(policy: Policy, provider: ProviderProfile, on: dt.date) -> Outcome:
         contract_years=chosen.contract_years if chosen else None,
         criteria=verdicts,
         warnings=tuple(warnings),
+        changes_on=min(
+            (d for c in policy.criteria if (d := changes_on(c.rule, provider.facts, on)) is not None), default=None
+        ),
     )

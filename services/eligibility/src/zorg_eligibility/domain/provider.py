@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zorg_common.identifiers import Iban, Kvk, Postcode
+from zorg_common import clock
+from zorg_common.identifiers import EmailAddress, Iban, Kvk, Postcode, address_key
 from zorg_common.values import IsoDate
 
 Kind = Literal["individual", "care_group", "institution"]
@@ -46,6 +48,18 @@ class Facts(BaseModel):
     claims_total_prev_year_cents: int | None = Field(default=None, ge=0)
     insured_treated_prev_year: int | None = Field(default=None, ge=0)
 
+    @field_validator("serious_misconduct_on")
+    @classmethod
+    def _not_after_the_evaluation(cls, value: dt.date | None) -> dt.date | None:
+        # Facts are evaluated on the day they are recorded: an error dated after it is a mistake in
+        # the input, not a verdict (DOMAIN.md, verdicts that change with time).
+        today = clock.today()
+        if value is not None and value > today:
+            raise ValueError(
+                f"lies after the evaluation date {today.isoformat()}: an error is recorded once it happened"
+            )
+        return value
+
     def on_file(self) -> dict[str, Any]:
         """The facts as stored: only those given, in JSON form; a null kept only where it means "none"."""
         given = self.model_dump(mode="json", exclude_unset=True)
@@ -71,7 +85,20 @@ class ProviderData(BaseModel):
     sectors: list[SectorCode] = Field(min_length=1)
     address: Address = Address()
     care_forms: list[CareForm] = []
+    #: The addresses the provider mails from and is answered at (staff only; DOMAIN.md, who may
+    #: send a follow format). Left out (null): the addresses on file stay as they are.
+    contact_emails: list[EmailAddress] | None = Field(default=None, max_length=20)
     facts: Facts = Facts()
+
+    @field_validator("contact_emails")
+    @classmethod
+    def _one_each(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        keys = [address_key(a) for a in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("lists each address at most once (case does not matter)")
+        return sorted(keys)
 
     @field_validator("sectors", "care_forms")
     @classmethod
@@ -88,8 +115,8 @@ class ProviderData(BaseModel):
             raise ValueError("must not be blank")
         return value
 
-    def record(self) -> dict[str, Any]:
-        """The stored form, for comparing with what is on file."""
+    def record(self, contacts_on_file: list[str] | None = None) -> dict[str, Any]:
+        """The stored form, for comparing with what is on file (contact addresses left out: those on file)."""
         return {
             "kvk": self.kvk,
             "name": self.name,
@@ -99,6 +126,7 @@ class ProviderData(BaseModel):
             "postcode": self.address.postcode,
             "city": self.address.city,
             "care_forms": list(self.care_forms),
+            "contact_emails": list(self.contact_emails if self.contact_emails is not None else contacts_on_file or []),
             "facts": self.facts.on_file(),
         }
 

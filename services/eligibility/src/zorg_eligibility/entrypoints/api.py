@@ -19,7 +19,7 @@ from zorg_common.problems import BadInput, NotFound, ProblemError
 
 from ..adapters.orm import evaluations, providers
 from ..adapters.passwords import HasherBusy
-from ..domain.confidential import CONFIDENTIAL_CRITERIA, hidden_criterion_blocks, visible_facts
+from ..domain.confidential import confidential_criteria, hidden_criterion_blocks, visible_facts
 from ..domain.provider import Address, BankAccount, ProviderData
 from ..service_layer import accounts
 from ..service_layer import register as uc
@@ -33,9 +33,6 @@ WriteProviders = Annotated[Principal, Depends(require_scope("providers:write", p
 providers_router = APIRouter(prefix="/providers", tags=["providers"])
 policies_router = APIRouter(prefix="/policies", tags=["policies"])
 evaluations_router = APIRouter(prefix="/evaluations", tags=["evaluations"])
-
-#: Fields of a provider that only staff see (a portal token gets them empty), when the model has them.
-STAFF_ONLY_FIELDS = ("contact_emails",)
 
 
 class BankAccountOut(BaseModel):
@@ -52,6 +49,10 @@ class ProviderOut(BaseModel):
     sectors: list[str]
     address: Address
     care_forms: list[str]
+    contact_emails: list[str] | None = Field(
+        default=None,
+        description="where the provider mails from and is answered at; staff only (null for a portal token)",
+    )
     facts: dict[str, Any]
     version: int
     updated_at: dt.datetime
@@ -77,9 +78,12 @@ class EvaluationOut(BaseModel):
     criteria: list[CriterionOut]
     warnings: list[str]
     evaluated_on: dt.date
+    changes_on: dt.date | None = Field(
+        default=None, description="the first day a time-bound verdict would change; evaluated again on that day"
+    )
     facts: dict[str, Any]
     provider_version: int
-    trigger: str
+    trigger: str = Field(description="registration, fact_change, request, or time (evaluated again on changes_on)")
     created_at: dt.datetime
     notice: str | None = Field(
         default=None, description="portal only: the provider does not meet all of the policy's conditions; whom to call"
@@ -107,7 +111,7 @@ def _own_only(principal: Principal, agb: str) -> None:
         raise Forbidden("a provider-portal token sees and changes only its own provider")
 
 
-def _provider_out(row: Any, account: Any | None) -> ProviderOut:
+def _provider_out(row: Any, account: Any | None, principal: Principal) -> ProviderOut:
     return ProviderOut(
         agb=row.agb,
         kvk=row.kvk,
@@ -116,6 +120,7 @@ def _provider_out(row: Any, account: Any | None) -> ProviderOut:
         sectors=[s for s in row.sectors.split(",") if s],
         address=Address(street=row.street, postcode=row.postcode, city=row.city),
         care_forms=list(row.care_forms),
+        contact_emails=None if principal.is_portal else list(row.contact_emails),
         facts=dict(row.facts),
         version=row.version,
         updated_at=row.updated_at,
@@ -132,11 +137,10 @@ def _evaluation_out(row: Any) -> EvaluationOut:
 
 
 def _provider_seen_by(principal: Principal, out: ProviderOut) -> ProviderOut:
-    """A portal token never sees the insurer's own findings, nor staff-only fields."""
+    """A portal token never sees the insurer's own findings (staff-only fields: ``_provider_out``)."""
     if not principal.is_portal:
         return out
-    hidden: dict[str, Any] = {name: [] for name in STAFF_ONLY_FIELDS if name in ProviderOut.model_fields}
-    return out.model_copy(update={"facts": visible_facts(out.facts), **hidden})
+    return out.model_copy(update={"facts": visible_facts(out.facts)})
 
 
 def _evaluation_seen_by(principal: Principal, out: EvaluationOut, contact: str) -> EvaluationOut:
@@ -149,7 +153,7 @@ def _evaluation_seen_by(principal: Principal, out: EvaluationOut, contact: str) 
         notice = f"U voldoet niet aan alle voorwaarden van het inkoopbeleid. Neem contact op met {contact}."
     return out.model_copy(
         update={
-            "criteria": [c for c in out.criteria if c.code not in CONFIDENTIAL_CRITERIA],
+            "criteria": [c for c in out.criteria if c.code not in confidential_criteria()],
             "facts": visible_facts(out.facts),
             "notice": notice,
         }
@@ -182,11 +186,11 @@ def _stale(detail: str) -> ProblemError:
 IfMatch = Annotated[str | None, Header(max_length=40, description="the provider's version (its ETag)")]
 
 
-async def _load(uow: Any, agb: str) -> ProviderOut:
+async def _load(uow: Any, agb: str, principal: Principal) -> ProviderOut:
     row = (await uow.session.execute(select(providers).where(providers.c.agb == agb))).first()
     if row is None:
         raise NotFound(f"no provider with AGB code {agb}")
-    return _provider_out(row, await uc.current_bank_account(uow.session, agb))
+    return _provider_out(row, await uc.current_bank_account(uow.session, agb), principal)
 
 
 VERSION_TAG = etag("the provider's version, for If-Match")
@@ -236,7 +240,7 @@ async def put_provider(
     response.status_code = 201 if result.created else 200
     response.headers["ETag"] = f'"{result.version}"'
     return RegistrationOut(
-        provider=_provider_seen_by(principal, await _load(uow, agb)),
+        provider=_provider_seen_by(principal, await _load(uow, agb, principal)),
         created=result.created,
         changed_fields=result.changed_fields,
         evaluations=[_evaluation_seen_by(principal, _evaluation_out(e), contact) for e in result.evaluations],
@@ -251,7 +255,7 @@ async def put_provider(
 )
 async def get_provider(agb: AgbPath, uow: UowDep, principal: ReadProviders, response: Response) -> ProviderOut:
     _own_only(principal, agb)
-    provider = await _load(uow, agb)
+    provider = await _load(uow, agb, principal)
     response.headers["ETag"] = f'"{provider.version}"'
     return _provider_seen_by(principal, provider)
 
@@ -292,7 +296,7 @@ async def list_providers(
         )
     ).all()
     return Page(
-        items=[_provider_seen_by(principal, _provider_out(r, None)) for r in rows],
+        items=[_provider_seen_by(principal, _provider_out(r, None, principal)) for r in rows],
         page=paging.page,
         page_size=paging.page_size,
         total=total or 0,
@@ -344,7 +348,7 @@ async def provider_evaluations(
     agb: AgbPath, uow: UowDep, principal: ReadProviders, paging: PageDep, contact: ContactDep
 ) -> Page[EvaluationOut]:
     _own_only(principal, agb)
-    await _load(uow, agb)
+    await _load(uow, agb, principal)
     where = evaluations.c.agb == agb
     total = await uow.session.scalar(select(func.count()).select_from(evaluations).where(where))
     rows = (

@@ -57,6 +57,7 @@ def _provider(
     sectors: list[str],
     facts: dict[str, Any],
     care_forms: tuple[str, ...] = ("in_person",),
+    contacts: tuple[str, ...] = (),
 ) -> tuple[str, dict[str, Any]]:
     city, postcode = CITIES[n % len(CITIES)]
     return f"{40000000 + n:08d}", {
@@ -66,6 +67,8 @@ def _provider(
         "sectors": sectors,
         "address": {"street": f"Stationsplein {n + 1}", "postcode": postcode, "city": city},
         "care_forms": list(care_forms),
+        # The addresses its follow formats may come from (the contracting demo and tests send from these).
+        "contact_emails": list(contacts or (f"info@aanbieder{n}.example",)),
         "facts": facts,
     }
 
@@ -73,9 +76,25 @@ def _provider(
 def demo_providers() -> list[tuple[str, dict[str, Any]]]:
     # GLI: one per route, then one care group per criterion that fails.
     items = [
-        _provider(1, "Zorggroep Leefstijl Noord", "care_group", ["GLI"], GLI_OK, ("in_person", "hybrid")),
-        _provider(2, "Gezondheidscentrum De Linde", "institution", ["GLI"], GLI_OK, ("in_person", "digital")),
-        _provider(3, "Leefstijlcoach J. de Vries", "individual", ["GLI"], GLI_OK),
+        _provider(
+            1,
+            "Zorggroep Leefstijl Noord",
+            "care_group",
+            ["GLI"],
+            GLI_OK,
+            ("in_person", "hybrid"),
+            ("info@zorggroep.example", "contracten@zorggroep.example"),
+        ),
+        _provider(
+            2,
+            "Gezondheidscentrum De Linde",
+            "institution",
+            ["GLI"],
+            GLI_OK,
+            ("in_person", "digital"),
+            ("secretariaat@delinde.example", "inkoop@delinde.example"),
+        ),
+        _provider(3, "Leefstijlcoach J. de Vries", "individual", ["GLI"], GLI_OK, contacts=("info@devries.example",)),
     ]
     failures: dict[str, dict[str, Any]] = {
         "KVK_REGISTERED": {"kvk_registered": False},
@@ -100,7 +119,12 @@ def demo_providers() -> list[tuple[str, dict[str, Any]]]:
     # Beweeg N fails the N-th entry above (Beweeg 6: the fraud registers). A name is public (it travels
     # on zorg.providers to the listing): it never says which criterion fails, some are confidential.
     for i, change in enumerate(failures.values()):
-        items.append(_provider(10 + i, f"Zorggroep Beweeg {i + 1}", "care_group", ["GLI"], {**GLI_OK, **change}))
+        contact = f"contracten@beweeg{i + 1}.example"
+        items.append(
+            _provider(
+                10 + i, f"Zorggroep Beweeg {i + 1}", "care_group", ["GLI"], {**GLI_OK, **change}, contacts=(contact,)
+            )
+        )
     # GGZ: every route, the size thresholds, and its two criteria failing.
     items += [
         _provider(30, "Psychologenpraktijk Van Dijk", "individual", ["GGZ"], GGZ_OK, ("in_person", "digital")),

@@ -1,10 +1,11 @@
 """`zorg providers import FILE.csv`: load a register extract, report every bad row, import the good ones.
 
 Columns (header row, ``;`` or ``,``, UTF-8 or Windows-1252): ``agb``, ``kvk``, ``name``, ``kind``,
-``sectors``, ``street``, ``postcode``, ``city``, ``care_forms`` and one column per fact (see
-``Facts``). Lists are separated by ``|``. Yes/no facts read ``ja``/``nee``, ``true``/``false``,
-``1``/``0``; an empty cell is an unknown fact. ``serious_misconduct_on`` reads a date, or ``geen``
-(none on file). Importing the same file twice changes nothing the second time.
+``sectors``, ``street``, ``postcode``, ``city``, ``care_forms``, optionally ``contact_emails`` (left
+out or empty: the addresses on file stay) and one column per fact (see ``Facts``). Lists are
+separated by ``|``. Yes/no facts read ``ja``/``nee``, ``true``/``false``, ``1``/``0``; an empty
+cell is an unknown fact. ``serious_misconduct_on`` reads a date, or ``geen`` (none on file).
+Importing the same file twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def parse_row(row: dict[str, str]) -> tuple[str, ProviderData]:
     unknown_columns = sorted(
         set(row)
         - set(_FACT_FIELDS)
-        - {"agb", "kvk", "name", "kind", "sectors", "street", "postcode", "city", "care_forms"}
+        - {"agb", "kvk", "name", "kind", "sectors", "street", "postcode", "city", "care_forms", "contact_emails"}
     )
     problems += [(column, "unknown column") for column in unknown_columns]
     data: dict[str, Any] = {
@@ -103,6 +104,7 @@ def parse_row(row: dict[str, str]) -> tuple[str, ProviderData]:
             "city": row.get("city") or None,
         },
         "care_forms": _list(row.get("care_forms", "")),
+        "contact_emails": _list(row["contact_emails"]) if row.get("contact_emails") else None,
         "facts": facts,
     }
     provider: ProviderData | None = None

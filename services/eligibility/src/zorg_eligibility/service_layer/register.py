@@ -1,4 +1,5 @@
-"""The eligibility use cases: register or update a provider, evaluate it, change its bank account.
+"""The eligibility use cases: register or update a provider, evaluate it (on request, or again on the day a
+verdict changes with time), change its bank account.
 
 Each runs in the caller's unit of work and emits its events there; the caller commits.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zorg_common import clock
@@ -65,6 +67,7 @@ def _record_of(row: Any) -> dict[str, Any]:
         "postcode": row.postcode,
         "city": row.city,
         "care_forms": list(row.care_forms),
+        "contact_emails": list(row.contact_emails),
         "facts": dict(row.facts),
     }
 
@@ -98,7 +101,7 @@ class ReadOnlyForProvider(Exception):
 
 #: What a provider may change about itself through the portal; the insurer records the rest.
 PORTAL_FIELDS = ("name", "street", "postcode", "city", "care_forms")
-PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "facts")
+PORTAL_READ_ONLY = ("kvk", "kind", "sectors", "contact_emails", "facts")
 
 
 def _check_version(row: Any, expected: int | None) -> None:
@@ -112,7 +115,8 @@ async def register_provider(
     """Create or update; nothing happens (no version, no event) when nothing changed."""
     row = await _locked_provider(uow.session, agb)
     _check_version(row, expected_version)
-    return await _write(uow, agb, row, data.record(), actor)
+    on_file = _record_of(row)["contact_emails"] if row is not None else None
+    return await _write(uow, agb, row, data.record(on_file), actor)
 
 
 async def update_by_provider(
@@ -125,7 +129,8 @@ async def update_by_provider(
     if row is None:
         raise UnknownProvider(agb)
     _check_version(row, expected_version)
-    current, asked = _record_of(row), data.record()
+    current = _record_of(row)
+    asked = data.record(current["contact_emails"])
     shown = {**current, "facts": visible_facts(current["facts"])}
     said = {**asked, "facts": visible_facts(asked["facts"])}
     refused = [f for f in PORTAL_READ_ONLY if said[f] != shown[f]]
@@ -188,7 +193,9 @@ async def _write(uow: UnitOfWork, agb: str, row: Any, new: dict[str, Any], actor
     return result
 
 
-async def evaluate_provider(uow: UnitOfWork, agb: str, policy_id: str, actor: str) -> dict[str, Any]:
+async def evaluate_provider(
+    uow: UnitOfWork, agb: str, policy_id: str, actor: str, *, trigger: str = "request"
+) -> dict[str, Any]:
     policy = policies().get(policy_id)
     if policy is None:
         raise UnknownPolicy(policy_id)
@@ -197,7 +204,45 @@ async def evaluate_provider(uow: UnitOfWork, agb: str, policy_id: str, actor: st
         raise UnknownProvider(agb)
     record = _record_of(row)
     profile = ProviderProfile(kind=record["kind"], sectors=record["sectors"], facts=record["facts"])
-    return await _store(uow, agb, policy, profile, row.version, "request", actor)
+    return await _store(uow, agb, policy, profile, row.version, trigger, actor)
+
+
+_LATER = evaluations.alias("later")
+# The latest evaluation of a provider under a policy, when it said its verdict changes by :today.
+_DUE = select(evaluations.c.agb, evaluations.c.policy_id).where(
+    evaluations.c.changes_on <= bindparam("today"),
+    ~exists().where(
+        _LATER.c.agb == evaluations.c.agb,
+        _LATER.c.policy_id == evaluations.c.policy_id,
+        _LATER.c.created_at > evaluations.c.created_at,
+    ),
+)
+#: Who re-evaluates when a verdict changes with time (the evaluation's `created_by`).
+CLOCK_ACTOR = "eligibility-clock"
+
+
+async def reevaluate_due(new_uow: Callable[[], UnitOfWork], today: dt.date) -> int:
+    """Evaluate again, without anyone asking, every provider whose latest evaluation under a policy said
+    that a verdict changes on or before ``today`` (DOMAIN.md, verdicts that change with time).
+
+    One transaction per provider; the provider row is locked and the evaluation checked again, so
+    two workers running this at once evaluate each provider once.
+    """
+    async with new_uow() as uow:
+        due = [(r.agb, r.policy_id) for r in await uow.session.execute(_DUE, {"today": today})]
+    done = 0
+    for agb, policy_id in due:
+        async with new_uow() as uow:
+            await _locked_provider(uow.session, agb)
+            still_due = (await uow.session.execute(_DUE.where(evaluations.c.agb == agb), {"today": today})).all()
+            if (agb, policy_id) not in {(r.agb, r.policy_id) for r in still_due}:
+                continue  # another worker was first, or the facts changed meanwhile
+            await evaluate_provider(uow, agb, policy_id, CLOCK_ACTOR, trigger="time")
+            await uow.commit()
+            done += 1
+    if done:
+        log.info("re-evaluated %d provider(s) whose verdict changed with time", done)
+    return done
 
 
 async def _store(
@@ -239,6 +284,7 @@ def evaluation_record(
             for c in outcome.criteria
         ],
         "warnings": list(outcome.warnings),
+        "changes_on": outcome.changes_on,
         "facts": facts,
         "provider_version": provider_version,
         "trigger": trigger,

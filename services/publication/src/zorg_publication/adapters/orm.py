@@ -3,7 +3,7 @@
 Only public fields are stored: the read model cannot leak what it never kept.
 """
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
 from zorg_common.db import NAMING_CONVENTION
 
@@ -33,7 +33,7 @@ providers = Table(
     Column("touched_seq", BigInteger, nullable=False),
 )
 
-# What publication keeps of each contract (a terminated one stays as a tombstone).
+# What publication keeps of each contract (a terminated one stays as a tombstone, listed until it ends).
 contracts = Table(
     "contracts",
     metadata,
@@ -43,8 +43,12 @@ contracts = Table(
     Column("contract_years", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("terminated", Boolean, nullable=False),
+    Column("ends_on", Date, nullable=True),  # the termination's effective_on: off the listing from that day
+    # The end has been applied to the listing (true for every contract not waiting for its end date).
+    Column("ended", Boolean, nullable=False),
     Column("touched_seq", BigInteger, nullable=False),
 )
+Index("ix_contracts_waiting_end", contracts.c.ended, contracts.c.ends_on)
 
 # The listing itself: one row per contract year, sector and provider.
 listing_entries = Table(

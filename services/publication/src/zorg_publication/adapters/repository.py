@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from zorg_common.db import upsert
 
 from ..domain.listing import Change, ContractState, EntryKey, ListingItem, ProviderCard
 from ..domain.search import search_key
 from .orm import contracts, listing_entries, providers
-
-
-async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> None:
-    """Insert or replace rows by their key (PostgreSQL and SQLite)."""
-    if not rows:
-        return
-    insert_new = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_new(table)
-    columns = [c for c in rows[0] if c not in key]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
-    )
-    await session.execute(statement, list(rows))
 
 
 def provider_of(row: Any) -> ProviderCard:
@@ -59,10 +47,11 @@ def contract_of(row: Any) -> ContractState:
         contract_years=tuple(row.contract_years),
         version=row.version,
         terminated=row.terminated,
+        ends_on=row.ends_on,
     )
 
 
-def contract_row(state: ContractState, touched_seq: int) -> dict[str, Any]:
+def contract_row(state: ContractState, touched_seq: int, today: dt.date) -> dict[str, Any]:
     return {
         "contract_id": state.contract_id,
         "agb": state.agb,
@@ -70,6 +59,8 @@ def contract_row(state: ContractState, touched_seq: int) -> dict[str, Any]:
         "contract_years": list(state.contract_years),
         "version": state.version,
         "terminated": state.terminated,
+        "ends_on": state.ends_on,
+        "ended": not state.listed_on(today) if state.terminated else False,
         "touched_seq": touched_seq,
     }
 
@@ -128,8 +119,27 @@ async def contracts_by_id(session: AsyncSession, agbs: Iterable[str], ids: Itera
     return found
 
 
-async def save_contracts(session: AsyncSession, states: Sequence[ContractState], touched_seq: int) -> None:
-    await upsert(session, contracts, [contract_row(s, touched_seq) for s in states], ["contract_id"])
+async def save_contracts(
+    session: AsyncSession, states: Sequence[ContractState], touched_seq: int, today: dt.date
+) -> None:
+    await upsert(session, contracts, [contract_row(s, touched_seq, today) for s in states], ["contract_id"])
+
+
+async def providers_with_ends_due(session: AsyncSession, today: dt.date) -> set[str]:
+    """Providers with a terminated contract whose end date has come and is not applied to the listing yet."""
+    rows = await session.execute(
+        select(contracts.c.agb).where(contracts.c.ended.is_(False), contracts.c.ends_on <= today).distinct()
+    )
+    return {r.agb for r in rows}
+
+
+async def mark_ended(session: AsyncSession, agbs: Iterable[str], today: dt.date) -> None:
+    for chunk in _chunks(agbs):
+        await session.execute(
+            update(contracts)
+            .where(contracts.c.agb.in_(chunk), contracts.c.ended.is_(False), contracts.c.ends_on <= today)
+            .values(ended=True)
+        )
 
 
 async def entries_of(session: AsyncSession, agbs: Iterable[str]) -> dict[EntryKey, ListingItem]:

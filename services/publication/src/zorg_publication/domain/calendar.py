@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from zorg_common.events import Sector
-from zorg_common.policy import Policy, policies, policy_for
+from zorg_common.policy import Policy, policies
 
 SECTORS: tuple[str, ...] = get_args(Sector)
 
@@ -18,13 +18,17 @@ class SectorPublication:
 
     sector: str
     year: int
-    publication_date: dt.date | None  # None: no policy for this sector up to that year, never published
+    publication_date: dt.date | None  # None: no policy of its own for this sector and year, never published
     published: bool
 
 
 def publication_date(sector: str, year: int, available: dict[str, Policy] | None = None) -> dt.date | None:
-    """The publication date of the sector's policy for ``year``, else of its latest earlier policy."""
-    policy = policy_for(sector, year, available if available is not None else policies())
+    """The publication date of the sector's own policy for ``year``; None without one.
+
+    DOMAIN.md (Publication): a year without its own policy is not published; an earlier policy's
+    date does not carry over.
+    """
+    policy = (available if available is not None else policies()).get(f"{sector}-{year}")
     return policy.calendar.publication if policy is not None else None
 
 

@@ -8,6 +8,7 @@ facts and bank accounts never get further than the event that carried them.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -71,7 +72,11 @@ class ProviderCard:
 
 @dataclass(frozen=True)
 class ContractState:
-    """What publication keeps of a contract: whose, which sector and years, its version, terminated or not."""
+    """What publication keeps of a contract: whose, which sector and years, its version, terminated or not.
+
+    A terminated contract stays listed until ``ends_on`` (the termination's ``effective_on``) and
+    leaves the listing on that day (DOMAIN.md); ``None`` there means it has ended already.
+    """
 
     contract_id: str
     agb: str
@@ -79,6 +84,12 @@ class ContractState:
     contract_years: tuple[int, ...]
     version: int
     terminated: bool = False
+    ends_on: dt.date | None = None
+
+    def listed_on(self, today: dt.date) -> bool:
+        if not self.terminated:
+            return True
+        return self.ends_on is not None and today < self.ends_on
 
     @classmethod
     def signed(cls, event: ContractSigned) -> ContractState:
@@ -92,8 +103,9 @@ class ContractState:
 
     @classmethod
     def terminated_by(cls, event: ContractTerminated) -> ContractState:
-        # A tombstone: a ContractSigned of this contract that arrives later must not bring it back.
-        return cls(event.contract_id, event.agb, event.sector, (), event.version, terminated=True)
+        # A tombstone: a ContractSigned of this contract that arrives later must not bring it back
+        # past its end; until then it gives the years (a termination names none).
+        return cls(event.contract_id, event.agb, event.sector, (), event.version, True, event.effective_on)
 
 
 def merge_provider(current: ProviderCard | None, incoming: ProviderCard) -> ProviderCard:
@@ -104,32 +116,40 @@ def merge_provider(current: ProviderCard | None, incoming: ProviderCard) -> Prov
 
 
 def merge_contract(current: ContractState | None, incoming: ContractState) -> ContractState:
-    """Termination is final; otherwise the higher version (an amendment) wins.
+    """Termination is final (with its end date); otherwise the higher version (an amendment) wins.
 
     Order-independent (a semilattice), so duplicates, late deliveries and a rebuild from the
-    topics all end in the same state.
+    topics all end in the same state. A terminated contract takes its years from a signature,
+    whichever arrives first (no contract is amended after its termination).
     """
     if current is None:
         return incoming
-    if current.terminated:
-        return current
-    if incoming.terminated:
-        years = current.contract_years or incoming.contract_years
-        return dataclasses.replace(incoming, contract_years=years, version=max(current.version, incoming.version))
-    return incoming if incoming.version > current.version else current
+    if not current.terminated and not incoming.terminated:
+        return incoming if incoming.version > current.version else current
+    ended, other = (current, incoming) if current.terminated else (incoming, current)
+    ends = [s.ends_on for s in (current, incoming) if s.terminated and s.ends_on is not None]
+    return dataclasses.replace(
+        ended,
+        contract_years=ended.contract_years or other.contract_years,
+        version=max(current.version, incoming.version),
+        ends_on=min(ends) if ends else None,
+    )
 
 
-def entries_for(provider: ProviderCard | None, contracts: Iterable[ContractState]) -> dict[EntryKey, ListingItem]:
-    """The provider's entries: one per sector and contract year that a signed contract covers.
+def entries_for(
+    provider: ProviderCard | None, contracts: Iterable[ContractState], today: dt.date
+) -> dict[EntryKey, ListingItem]:
+    """The provider's entries on ``today``: one per sector and contract year that a signed contract covers.
 
-    An entry needs both the provider (its name) and a contract; ``contract_years`` are the years
+    An entry needs both the provider (its name) and a contract that is listed today (not
+    terminated, or terminated with an end date still to come); ``contract_years`` are the years
     of the contracts that cover the entry's year.
     """
     if provider is None:
         return {}
     covered: dict[tuple[str, int], set[int]] = {}
     for contract in contracts:
-        if contract.terminated or contract.agb != provider.agb:
+        if not contract.listed_on(today) or contract.agb != provider.agb:
             continue
         for year in contract.contract_years:
             covered.setdefault((contract.sector, year), set()).update(contract.contract_years)

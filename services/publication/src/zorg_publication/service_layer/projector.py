@@ -7,11 +7,13 @@ cannot change under them before they commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zorg_common import clock
 from zorg_common.events import (
     CloudEvent,
     ContractSigned,
@@ -57,7 +59,7 @@ async def apply_contracts(session: AsyncSession, incoming: Sequence[ContractStat
     changed = [state for contract_id, state in merged.items() if state != held.get(contract_id)]
     if not changed:
         return 0
-    await repo.save_contracts(session, changed, writer.write_seq)
+    await repo.save_contracts(session, changed, writer.write_seq, clock.today())
     by_agb: dict[str, list[ContractState]] = {agb: [] for agb in agbs}
     for state in merged.values():
         if state.agb in by_agb:
@@ -87,12 +89,26 @@ async def refresh_entries(
         for state in (await repo.contracts_by_id(session, missing, set())).values():
             known_contracts.setdefault(state.agb, []).append(state)
     desired = {}
+    today = clock.today()
     for agb in agbs:
-        desired.update(entries_for(known_providers.get(agb), known_contracts.get(agb, [])))
+        desired.update(entries_for(known_providers.get(agb), known_contracts.get(agb, []), today))
     changes = diff(await repo.entries_of(session, agbs), desired)
     await repo.apply_entry_changes(session, changes)
     await writer.append(changes)
     return len(changes)
+
+
+async def apply_due_ends(session: AsyncSession, today: dt.date) -> int:
+    """Terminated contracts whose end date has come leave the listing (removals in the feed); returns
+    how many providers' entries were redone. Nothing to do costs one query and no lock."""
+    due = await repo.providers_with_ends_due(session, today)
+    if not due:
+        return 0
+    writer = await FeedWriter.acquire(session)
+    due = await repo.providers_with_ends_due(session, today)  # again, under the lock
+    await refresh_entries(session, writer, due)
+    await repo.mark_ended(session, due, today)
+    return len(due)
 
 
 def _public(card: ProviderCard) -> tuple[object, ...]:

@@ -13,6 +13,7 @@ exactly the repairs; cursors go on from where they were.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from zorg_common import clock
 from zorg_common.events import (
     TOPIC_CONTRACTS,
     TOPIC_PROVIDERS,
@@ -92,13 +94,13 @@ class Fold:
     def add_contract(self, state: ContractState) -> None:
         self.contracts[state.contract_id] = merge_contract(self.contracts.get(state.contract_id), state)
 
-    def entries(self) -> dict[EntryKey, ListingItem]:
+    def entries(self, today: dt.date) -> dict[EntryKey, ListingItem]:
         by_agb: dict[str, list[ContractState]] = defaultdict(list)
         for contract in self.contracts.values():
             by_agb[contract.agb].append(contract)
         found: dict[EntryKey, ListingItem] = {}
         for agb, held in by_agb.items():
-            found.update(entries_for(self.providers.get(agb), held))
+            found.update(entries_for(self.providers.get(agb), held, today))
         return found
 
 
@@ -134,11 +136,12 @@ async def rebuild(
     async with sessions() as session, session.begin():
         writer = await FeedWriter.acquire(session)
         report.merged_live = await _take_in_live_writes(session, report.fold, mark)
-        desired = report.fold.entries()
+        today = clock.today()
+        desired = report.fold.entries(today)
         changes = diff(await repo.all_entries(session), desired)
         await repo.apply_entry_changes(session, changes)
         await writer.append(changes)
-        await _replace_state(session, report.fold, writer.write_seq)
+        await _replace_state(session, report.fold, writer.write_seq, today)
         report.entries, report.changes = len(desired), len(changes)
     log.info("rebuild: %s", report.describe())
     return report
@@ -155,11 +158,11 @@ async def _take_in_live_writes(session: AsyncSession, fold: Fold, mark: int) -> 
     return len(provider_rows) + len(contract_rows)
 
 
-async def _replace_state(session: AsyncSession, fold: Fold, seq: int) -> None:
+async def _replace_state(session: AsyncSession, fold: Fold, seq: int, today: dt.date) -> None:
     await session.execute(delete(providers))
     await session.execute(delete(contracts))
     await _insert_chunks(session, providers, [repo.provider_row(p, seq) for p in fold.providers.values()])
-    await _insert_chunks(session, contracts, [repo.contract_row(c, seq) for c in fold.contracts.values()])
+    await _insert_chunks(session, contracts, [repo.contract_row(c, seq, today) for c in fold.contracts.values()])
 
 
 async def _insert_chunks(session: AsyncSession, table: Table, rows: Sequence[dict[str, object]]) -> None:
