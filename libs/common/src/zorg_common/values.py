@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -38,3 +38,16 @@ def _iso_datetime_text(value: object) -> object:
 
 #: A moment in a request (body or query): ISO 8601 text, never a number.
 IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_text)]
+
+
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        from .problems import NUL_REFUSED
+
+        raise ValueError(NUL_REFUSED)
+    return value
+
+
+#: Text taken from a request that is stored or searched: the NUL character is refused at the door,
+#: whatever path the request takes afterwards (PostgreSQL could not store or compare it anyway).
+Text = Annotated[str, AfterValidator(_without_nul)]

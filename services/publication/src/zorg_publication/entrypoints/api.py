@@ -13,6 +13,7 @@ from zorg_common.auth import Principal, require_scope
 from zorg_common.openapi import etag, problem_responses
 from zorg_common.paging import MAX_CURSOR, PageDep
 from zorg_common.problems import BadInput
+from zorg_common.values import Text
 
 from ..domain.calendar import default_year
 from ..domain.listing import ListingItem
@@ -27,8 +28,8 @@ Year = Annotated[
     Query(ge=2000, le=2100, description="contract year; default: next year once it is published, else this year"),
 ]
 SectorFilter = Annotated[Literal["GLI", "GGZ"] | None, Query(description="only this sector")]
-NameFilter = Annotated[str | None, Query(max_length=100, description="part of the name (case and accents ignored)")]
-CityFilter = Annotated[str | None, Query(max_length=100, description="part of the city (case and accents ignored)")]
+NameFilter = Annotated[Text | None, Query(max_length=100, description="part of the name (case and accents ignored)")]
+CityFilter = Annotated[Text | None, Query(max_length=100, description="part of the city (case and accents ignored)")]
 StaffReader = Annotated[Principal, Depends(require_scope("contracts:read"))]
 
 
