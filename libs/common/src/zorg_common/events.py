@@ -145,7 +145,9 @@ class Address(BaseModel):
 
 
 class _ProviderState(Event):
+    # Version 2: no ``changed_by`` (who changed it is a person, kept in eligibility's change log).
     TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    DATAVERSION: ClassVar[str] = "2"
     kvk: str | None = None
     name: str
     kind: Literal["individual", "care_group", "institution"]
@@ -153,7 +155,6 @@ class _ProviderState(Event):
     address: Address = Address()
     care_forms: list[Literal["in_person", "digital", "hybrid"]] = []
     version: int = 1
-    changed_by: str | None = None
 
 
 @event_type
@@ -246,6 +247,8 @@ class ContractSigned(Event):
 
     TYPE: ClassVar[str] = "ContractSigned"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
+    # Version 2: no ``signatory`` (a person's name; contracting keeps it with the contract).
+    DATAVERSION: ClassVar[str] = "2"
     contract_id: str
     procurement_id: str | None = None
     policy_id: str
@@ -259,7 +262,6 @@ class ContractSigned(Event):
     kpis: list[Kpi] = []
     version: int = 1
     signed_on: dt.date
-    signatory: str | None = None
 
 
 @event_type
