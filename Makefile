@@ -54,8 +54,11 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/zorg migrate
 
+# Most tests wait on the broker (a consumer group's join, a relay's round): three worker processes
+# keep two cores busy. Each worker has its own broker and databases; a test file runs in one worker.
+TEST_WORKERS ?= 3
 test: $(STAMP) $(BROWSER) $(AXE)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

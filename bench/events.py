@@ -218,7 +218,6 @@ def make_events(count: int, keys: int, offset: int = 0) -> list[ProviderUpdated]
             address=Address(street="Oudegracht 1", postcode="3511AA", city="Utrecht"),
             care_forms=["in_person", "digital"],
             version=offset + i + 1,
-            changed_by="bench",
             changed_fields=["name", "address"],
         )
         for i in range(count)

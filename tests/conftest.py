@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from zorg_common import tracing
 from zorg_common.broker import BundledBroker
 from zorg_common.testing import (
     DEFAULT_TEST_DATABASE_URL,
@@ -80,6 +84,26 @@ def topic_prefix() -> str:
 @pytest.fixture(autouse=True)
 def _no_fixed_date(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZORG_TODAY", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_trace_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests trace only where they ask to (``spans``), and never to a collector of the machine's."""
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for one test, every finished span kept in memory (request it before the apps it traces)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.uninstall()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.1) -> Any:

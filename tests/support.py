@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import httpx
@@ -178,3 +178,41 @@ def page_figures(html: str) -> dict[str, str]:
         name, value, text = match.groups()
         found[name] = value if value is not None else text.strip()
     return found
+
+
+class LoopThread:
+    """An event loop on a thread of its own, for a synchronous test (schemathesis, requests) that talks
+    to services served on it: ``run`` waits for a coroutine there, ``enter`` enters an async context
+    that is left again when the thread stops."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.exits = contextlib.AsyncExitStack()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="loop-thread", daemon=True)
+
+    def run(self, coroutine: Any, timeout: float = 120) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def enter(self, context: contextlib.AbstractAsyncContextManager[Any]) -> Any:
+        return self.run(self.exits.enter_async_context(context))
+
+
+@contextlib.contextmanager
+def loop_thread() -> Iterator[LoopThread]:
+    """A `LoopThread` running while the block runs; what was entered on it is left in reverse order."""
+    thread = LoopThread()
+    thread.thread.start()
+    try:
+        yield thread
+    finally:
+        try:
+            thread.run(thread.exits.aclose())
+        finally:
+            thread.loop.call_soon_threadsafe(thread.loop.stop)
+            thread.thread.join(30)
+            thread.loop.close()

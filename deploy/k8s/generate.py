@@ -405,9 +405,9 @@ def network_policy(service: str) -> dict[str, Any]:
             "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
             "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
         },
-        {  # traces to the OpenTelemetry collector
+        {  # traces to the OpenTelemetry collector (OTLP/HTTP)
             "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}],
-            "ports": [{"port": 4317}, {"port": 4318}],
+            "ports": [{"port": 4318}],
         },
         {  # the identity provider (JWKS, client-credential tokens), outside the cluster
             "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
@@ -499,8 +499,9 @@ PLATFORM_CONFIG = {
     "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS),
     "KAFKA_REPLICATION_FACTOR": "3",
     "KAFKA_TOPIC_PREFIX": "",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4317",
-    "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    # The services export OTLP over HTTP (opentelemetry-exporter-otlp-proto-http): the collector's 4318.
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
     "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
     "OTEL_TRACES_SAMPLER_ARG": "0.1",
     "OTEL_PROPAGATORS": "tracecontext,baggage",

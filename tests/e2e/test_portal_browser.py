@@ -124,29 +124,47 @@ def test_a_provider_uses_mijn_zorgverlener_in_a_browser(tmp_path: Path) -> None:
                 )
                 assert axe_violations(page) == []
 
-                # The invitation (GGZ-2021, digital route) can be accepted from the page; on the demo's
-                # date (2023-06-01) contracting refuses, as the policy's deadline has passed, and the
-                # page says so beside the invitation.
+                # The invitation (GGZ-2021, digital route) carries the policy's questionnaire and can be
+                # accepted from the page; on the demo's date (2023-06-01) contracting refuses, as the
+                # policy's deadline has passed, and the page says so beside the invitation.
                 invitation = page.locator("#uitnodigingen article").first
                 expect(invitation).to_contain_text("GGZ-2021")
+                invitation.get_by_role("group", name="Publiceert u uw actuele wachttijden").get_by_label("Ja").check()
+                invitation.get_by_role("group", name="Levert u ROM-gegevens").get_by_label("Nee").check()
+                invitation.get_by_label("Hoeveel regiebehandelaars").fill("3")
                 invitation.get_by_label("Naam ondertekenaar").fill("R. Jansen")
                 invitation.get_by_role("button", name="Accepteren en ondertekenen").click()
                 expect(invitation.get_by_role("alert")).to_contain_text("2020-11-01")
                 expect(page.locator("#contracten-aantal")).to_have_text("U hebt nog geen contracten.")
 
-                # An invitation that carries the policy's questionnaire (contracting's next step; its
-                # shape is served here by the browser's route until it lands): the page asks the
-                # questions and sends the answers with the acceptance.
+                # An invitation that can still be signed (served here by the browser's route, in the
+                # shape contracting gives): the page asks the questions and sends the answers, an
+                # optional question left empty left out.
                 questionnaire = {
                     **invitation_on_file(f"http://127.0.0.1:{8002 + offset}", admin),
                     "id": "uitnodiging-met-vragen",
                     "questionnaire": [
                         {
-                            "question": "KWALITEITSSTATUUT",
+                            "id": "KWALITEITSSTATUUT",
                             "text_nl": "Is uw kwaliteitsstatuut goedgekeurd?",
-                            "kind": "boolean",
+                            "text_en": "Is your quality statute approved?",
+                            "answer": "yes_no",
+                            "required": True,
                         },
-                        {"question": "WACHTTIJD", "text_nl": "Gemiddelde wachttijd in weken", "kind": "number"},
+                        {
+                            "id": "WACHTTIJD",
+                            "text_nl": "Gemiddelde wachttijd in weken",
+                            "text_en": "Average waiting time in weeks",
+                            "answer": "number",
+                            "required": True,
+                        },
+                        {
+                            "id": "TOELICHTING",
+                            "text_nl": "Toelichting (optioneel)",
+                            "text_en": "Remarks (optional)",
+                            "answer": "text",
+                            "required": False,
+                        },
                     ],
                 }
                 sent: list[Any] = []

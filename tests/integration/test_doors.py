@@ -1,6 +1,6 @@
 """Every door refuses bad input with a 4xx, over real HTTP and PostgreSQL: bodies past their limit (413,
 with a length or chunked), page numbers and cursors past any real one (422), tokens whose claims have
-the wrong type (401)."""
+the wrong type (401), text with a NUL, bodies that cannot be read, values not in their JSON type (422)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from zorg_common.app import create_app
 from zorg_common.auth import issue_token
 from zorg_common.migrations import upgrade
 from zorg_common.paging import MAX_PAGE
+from zorg_common.problems import NUL_REFUSED, UNREADABLE_BODY
 from zorg_common.settings import DEVELOPMENT_JWT_SECRET
 from zorg_contracting.service import SPEC as CONTRACTING
 from zorg_eligibility.service import SPEC as ELIGIBILITY
@@ -165,6 +166,10 @@ async def test_the_public_listing_refuses_pages_and_cursors_past_any_real_one(
             assert response.status_code == 422, (path, params, response.text)
         page = await client.get("/", params={"page": str(10**30)})
         assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+        nul = await client.get("/listings", params={"q": "Noord\x00"})
+        assert nul.status_code == 422 and nul.json()["errors"] == [{"field": "q", "message": NUL_REFUSED}]
+        page = await client.get("/", params={"q": "Noord\x00"})  # the page answers in HTML, whatever comes
+        assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
 
 
 def signed(**claims: Any) -> str:
@@ -208,3 +213,75 @@ async def test_tokens_with_claims_of_the_wrong_type_are_401(eligibility: httpx.A
         assert response.status_code == 401, (claims, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
     assert (await eligibility.get("/providers", headers={"Authorization": f"Bearer {signed()}"})).status_code == 200
+
+
+async def test_a_nul_character_anywhere_is_422_naming_where_it_was(eligibility: httpx.AsyncClient) -> None:
+    """PostgreSQL stores no NUL: found by the fuzzer as a 500 on GET /portal/mail?email=..%00.."""
+    for path, params, field in [
+        ("/portal/mail", {"email": "a\x00@example.nl"}, "email"),
+        ("/providers", {"q": "Noord\x00"}, "q"),
+    ]:
+        response = await eligibility.get(path, params=params)
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [{"field": field, "message": NUL_REFUSED}]
+    provider = {"name": "Praktijk\x00Noord", "kind": "individual", "sectors": ["GLI"]}
+    response = await eligibility.put("/providers/12345678", json=provider)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": "body", "message": NUL_REFUSED}]
+    assert (await eligibility.get("/providers/12345678")).status_code == 404  # nothing was stored
+
+
+async def test_a_body_that_cannot_be_read_is_422_naming_the_body(eligibility: httpx.AsyncClient) -> None:
+    """FastAPI answers a body that is not UTF-8 with a 400 of its own, without `errors`: found by the fuzzer."""
+    json_type = {"Content-Type": "application/json"}
+    for body in (b'{"name": "\xff\xfe"}', b"\x80"):
+        response = await eligibility.put("/providers/12345678", content=body, headers=json_type)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [{"field": "body", "message": UNREADABLE_BODY}]
+    broken = await eligibility.put("/providers/12345678", content=b'{"name": ', headers=json_type)
+    assert broken.status_code == 422
+    [error] = broken.json()["errors"]
+    assert error["field"] == "body" and error["message"].startswith("is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    ("facts", "field"),
+    [
+        ({"insured_treated_prev_year": False}, "facts.insured_treated_prev_year"),
+        ({"claims_total_prev_year_cents": "1000"}, "facts.claims_total_prev_year_cents"),
+        ({"ubo_known": 0}, "facts.ubo_known"),
+        ({"wtza_admitted": "true"}, "facts.wtza_admitted"),
+        ({"serious_misconduct_on": 0}, "facts.serious_misconduct_on"),
+        ({"serious_misconduct_on": "1700000000"}, "facts.serious_misconduct_on"),
+    ],
+)
+async def test_facts_take_only_their_json_types(
+    eligibility: httpx.AsyncClient, facts: dict[str, Any], field: str
+) -> None:
+    """Found by the fuzzer: `false` was taken as 0 patients, `0` as an error on 1 January 1970."""
+    provider = {"name": "Praktijk", "kind": "institution", "sectors": ["GGZ"], "facts": facts}
+    response = await eligibility.put("/providers/12345678", json=provider)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_facts_in_their_json_types_are_taken(eligibility: httpx.AsyncClient) -> None:
+    facts = {"insured_treated_prev_year": 0, "ubo_known": False, "serious_misconduct_on": "2018-03-02"}
+    provider = {"name": "Praktijk", "kind": "institution", "sectors": ["GGZ"], "facts": facts}
+    response = await eligibility.put("/providers/12345678", json=provider)
+    assert response.status_code == 201, response.text
+    assert response.json()["provider"]["facts"] == facts
+    assert (await eligibility.post("/portal/accounts", json={**ACCOUNT, "birth_date": 0})).status_code == 422
+    created = await eligibility.post("/portal/accounts", json=ACCOUNT)
+    assert created.status_code == 201, created.text
+
+
+ACCOUNT = {"agb": "12345678", "name": "M. de Vries", "email": "m@praktijk.example", "birth_date": "1980-04-01"}
+
+
+async def test_an_unknown_policy_id_is_404_and_a_long_one_422(eligibility: httpx.AsyncClient) -> None:
+    assert (await eligibility.get("/policies/GLI-2099")).status_code == 404
+    response = await eligibility.get("/policies/" + "x" * 41)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "policy_id"

@@ -244,9 +244,12 @@ async def test_contact_addresses_are_kept_by_staff_and_neither_set_nor_seen_thro
     assert seen["contact_emails"] is None  # staff only
     assert [p["contact_emails"] for p in (await client.get("/providers", headers=mine)).json()["items"]] == [None]
     portal_body = {**CARE_GROUP, "name": "ZG Noord", "address": {**CARE_GROUP["address"], "street": "Vismarkt 2"}}
-    assert (await client.put("/providers/12345678", json=portal_body, headers=mine)).status_code == 200
+    as_read = {**mine, "If-Match": (await client.get("/providers/12345678", headers=mine)).headers["ETag"]}
+    moved = await client.put("/providers/12345678", json=portal_body, headers=as_read)
+    assert moved.status_code == 200
+    as_read["If-Match"] = moved.headers["ETag"]
     changed = await client.put(
-        "/providers/12345678", json={**portal_body, "contact_emails": ["boef@elders.example"]}, headers=mine
+        "/providers/12345678", json={**portal_body, "contact_emails": ["boef@elders.example"]}, headers=as_read
     )
     assert changed.status_code == 403 and "contact_emails" in changed.json()["detail"]
     staff_view = (await client.get("/providers/12345678", headers=staff)).json()

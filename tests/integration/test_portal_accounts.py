@@ -327,7 +327,8 @@ async def test_hostile_bodies_are_refused_at_the_door(client: httpx.AsyncClient,
     assert long_password.status_code == 422
     assert (await client.post("/portal/token", data={"username": "x"})).status_code == 422
     garbage = await client.post("/portal/activate", content=b"\xff\x00{", headers={"Content-Type": "application/json"})
-    assert garbage.status_code == 400 and garbage.headers["content-type"] == "application/problem+json"
+    assert garbage.status_code == 422 and garbage.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in garbage.json()["errors"]] == ["body"]  # not UTF-8: bad input like any other
     assert (
         await client.post("/portal/activate", json={"code": "X", "birth_date": "gisteren", "password": "a"})
     ).status_code == 422

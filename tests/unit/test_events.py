@@ -48,7 +48,7 @@ def test_envelope_is_cloudevents_1_0_keyed_by_agb() -> None:
     )
     ce = envelope(event, "/zorg/contracting")
     assert ce.specversion == "1.0" and ce.type == "ContractSigned" and ce.subject == "12345678"
-    assert ce.dataversion == "1" and ce.datacontenttype == "application/json"
+    assert ce.dataversion == ContractSigned.DATAVERSION == "2" and ce.datacontenttype == "application/json"
     assert event.TOPIC == TOPIC_CONTRACTS
     back = CloudEvent.from_json(ce.to_json())
     assert back.id == ce.id

@@ -49,3 +49,18 @@ def test_postcode_is_normalised() -> None:
     for bad in ("0123 AB", "3511", "3511 A1"):
         with pytest.raises(ValidationError):
             valid(Postcode, bad)
+
+
+def test_a_moment_is_iso_text_and_never_a_number() -> None:
+    import datetime as dt
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from zorg_common.values import IsoDateTime
+
+    moment = TypeAdapter(IsoDateTime)
+    assert moment.validate_python("2023-06-01") == dt.datetime(2023, 6, 1)
+    assert moment.validate_python("2023-06-01T09:30:00+02:00").utcoffset() == dt.timedelta(hours=2)
+    for wrong in ("0.5", "1700000000", 0, "01-06-2023"):
+        with pytest.raises(ValidationError, match="ISO 8601"):
+            moment.validate_python(wrong)

@@ -79,3 +79,12 @@ def test_claims_reads_the_private_topic_and_eligibility_creates_it() -> None:
     produced = (ProviderRegistered, ProviderUpdated, BankAccountChanged, EligibilityDetermined)
     assert {event.TOPIC for event in produced} == {TOPIC_PROVIDERS, TOPIC_PROVIDERS_PRIVATE}
     assert {event.TOPIC for event in produced} <= set(services()["eligibility"].topics)
+
+
+def test_no_event_publication_reads_names_a_person() -> None:
+    """Who changed a provider or signed a contract stays with the owning service (its change log, the
+    contract); the topics publication reads carry organisations, never the people behind them."""
+    read = {t for spec in PUBLICATION.consumers for t in spec.topics}
+    for model in EVENT_TYPES.values():
+        if model.TOPIC in read:
+            assert not field_names(model) & {"changed_by", "signatory", "bsn", "diagnosis_code"}, model.TYPE

@@ -260,3 +260,19 @@ async def test_a_flood_of_hashes_past_the_queue_is_refused() -> None:
     assert sum(isinstance(r, HasherBusy) for r in results) == 3
     assert sum(isinstance(r, str) for r in results) == 2
     assert isinstance(await hasher.hash("Zorg2023ab"), str)  # and it recovers
+
+
+async def test_without_a_relay_the_mail_worker_idles_until_stopped() -> None:
+    """It returned at once, which supervision counts as a failure: `zorg up` was never ready."""
+    from types import SimpleNamespace
+
+    from zorg_eligibility.service_layer.mail import mail_worker
+
+    runtime: Any = SimpleNamespace(settings=EligibilitySettings(_env_file=None, REPLY_SMTP_HOST=None))  # type: ignore[call-arg]
+    stop = asyncio.Event()
+    worker = asyncio.create_task(mail_worker(runtime, stop))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not worker.done()
+    stop.set()
+    await asyncio.wait_for(worker, 5)

@@ -123,6 +123,16 @@ def test_bad_form_values_give_dutch_errors_that_link_to_their_field() -> None:
     assert "Kies een contractjaar uit de lijst." in page.words
 
 
+def test_a_nul_character_is_a_dutch_error_on_the_page_never_a_query() -> None:
+    """PostgreSQL stores no NUL: the page refuses it itself, as HTML (its 422 is never JSON)."""
+    request, errors = _parse("2023", None, "Noord\x00", "Ut\x00recht", None, TODAY)
+    assert [e["field"] for e in errors] == ["q", "city"]
+    assert request.q is None and request.city is None
+    page = Outline(render({"q": "Noord\x00"}))
+    assert "Dit veld bevat een teken dat niet is toegestaan." in page.words
+    assert "#veld-q" in {a["href"] for a in page.all("a")}
+
+
 def test_pages_link_to_each_other_keeping_the_search() -> None:
     page = Outline(render({"year": "2023", "q": "zorg", "page": "2"}, [item("A")], total=45))
     nav = page.all("nav")

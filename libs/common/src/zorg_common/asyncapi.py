@@ -18,15 +18,21 @@ from .service import ServiceSpec
 
 ASYNCAPI_VERSION = "3.0.0"
 #: The document's own version: raise it when a message's shape changes (with the models' DATAVERSION).
-DOCUMENT_VERSION = "1.1.0"
+DOCUMENT_VERSION = "1.2.0"
 CONTENT_TYPE = "application/cloudevents+json"
 
-#: The Kafka record headers the relay sets on every message.
+#: The Kafka record headers the relay sets on every message (the trace context while tracing is on).
 _RECORD_HEADERS = {
     "type": "object",
     "properties": {
         "ce_type": {"type": "string", "description": "The CloudEvents type, as in the envelope."},
         "ce_id": {"type": "string", "description": "The CloudEvents id: consumers deduplicate on it."},
+        "traceparent": {
+            "type": "string",
+            "description": "W3C trace context of the relay's send span (a child of the envelope's traceparent):"
+            " the consumer's span continues it.",
+        },
+        "tracestate": {"type": "string", "description": "W3C tracestate that goes with traceparent."},
     },
     "required": ["ce_type", "ce_id"],
 }

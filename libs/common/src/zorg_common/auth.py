@@ -24,6 +24,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .identifiers import is_agb
+from .openapi import mark_scopes
 from .problems import ProblemError
 from .settings import ServiceSettings
 
@@ -264,4 +265,5 @@ def require_scope(*scopes: str, portal: bool = False) -> Callable[..., Principal
         raise Forbidden(f"this endpoint needs the scope {wanted}")
 
     dependency.__name__ = "require_" + "_".join(s.replace(":", "_") for s in scopes)
+    mark_scopes(dependency, (*scopes, "admin", *(("portal",) if portal else ())))
     return dependency

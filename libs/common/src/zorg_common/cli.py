@@ -108,10 +108,13 @@ def serve(service: str, host: str, port: int | None, workers: bool | None) -> No
     spec = service_spec(service)
     app = create_app(spec, service_settings(spec), workers=workers)
     tune_process()
+    # Access lines come from the app itself (logs.RequestContext: request id, trace ids, duration,
+    # no query string); uvicorn's own would repeat them with the query string in.
     uvicorn.run(app, host=host, port=port or spec.port, log_config=None, access_log=False)
 
 
 def _run_workers(service: str, *, relay: bool, consumers: bool) -> None:
+    from . import tracing
     from .logs import configure_logging
     from .probes import ProbePortBusy, probe_server
     from .service import Runtime
@@ -119,6 +122,7 @@ def _run_workers(service: str, *, relay: bool, consumers: bool) -> None:
     spec = service_spec(service)
     settings = service_settings(spec)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, settings.is_development)
+    tracing.configure(spec.name)
 
     async def run(stop: asyncio.Event) -> None:
         runtime = Runtime(spec, settings)

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import clock
+from . import clock, tracing
 from .db import PRUNE_CHUNK, PRUNE_INTERVAL_S, delete_in_chunks, describe_error, describe_traceback, is_transient
 from .events import DLQ_SUFFIX, CloudEvent, Event, topic_name
 from .kafka import consumer_for, producer_for
@@ -330,22 +330,37 @@ class ConsumerRunner:
         return set(result.scalars())
 
     async def _dispatch(self, uow: UnitOfWork, items: Sequence[_Decoded]) -> None:
-        """Hand the events to their handlers in delivery order; runs of one batch-handled type go together."""
+        """Hand the events to their handlers in delivery order; runs of one batch-handled type go together.
+
+        While tracing is on, a run is also of one trace, so that what a batch handler emits carries
+        the trace of the events it came from (``zorg_common.tracing``).
+        """
         run: list[tuple[CloudEvent, Event]] = []
-        run_type = ""
+        run_items: list[_Decoded] = []
+        run_type = run_trace = ""
+        traced = tracing.enabled()
         for item in items:
             assert item.envelope is not None and item.event is not None
             kind = item.envelope.type
-            if run and kind != run_type:
-                await self.spec.batch_handlers[run_type](uow, run)
-                run = []
+            trace_id = tracing.trace_of(item) if traced else ""
+            if run and (kind != run_type or trace_id != run_trace):
+                await self._handle_run(uow, run_type, run, run_items)
+                run, run_items = [], []
             if kind in self.spec.batch_handlers:
                 run.append((item.envelope, item.event))
-                run_type = kind
+                run_items.append(item)
+                run_type, run_trace = kind, trace_id
             else:
-                await self.spec.handlers[kind](uow, item.envelope, item.event)
+                with tracing.consuming(self.group, (item,)):
+                    await self.spec.handlers[kind](uow, item.envelope, item.event)
         if run:
-            await self.spec.batch_handlers[run_type](uow, run)
+            await self._handle_run(uow, run_type, run, run_items)
+
+    async def _handle_run(
+        self, uow: UnitOfWork, kind: str, run: Sequence[tuple[CloudEvent, Event]], items: Sequence[_Decoded]
+    ) -> None:
+        with tracing.consuming(self.group, items):
+            await self.spec.batch_handlers[kind](uow, run)
 
     async def _handle_alone(self, item: _Decoded) -> None:
         assert item.envelope is not None and item.event is not None

@@ -20,6 +20,8 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
+from . import tracing
+
 #: Constraint and index names every service's tables get, so that migrations can name them.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -64,11 +66,13 @@ def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, echo
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return tracing.instrument_engine(engine)
     # No pre-ping: it costs a round trip per checkout; a dead connection fails one unit of work,
     # which the caller sees as an error (HTTP) or retries (relay, consumers).
-    return create_async_engine(
-        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+    return tracing.instrument_engine(
+        create_async_engine(
+            url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+        )
     )
 
 
@@ -81,6 +85,11 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError)
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """PostgreSQL refused a text it cannot store (the NUL character): bad input, not an outage or a bug."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "22021"
 
 
 #: How often a loop deletes what it keeps for a while (sent outbox rows, inbox ids), and how many

@@ -72,6 +72,13 @@ class CloudEvent(BaseModel):
     datacontenttype: str = "application/json"
     dataversion: str = "1"
     data: dict[str, Any]
+    #: The W3C trace context of the span that emitted the event (the CloudEvents Distributed
+    #: Tracing extension); only while tracing is on. Declared after ``data`` so that they are
+    #: written last, where the relay finds them without parsing the payload.
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context of the span that emitted the event (when tracing is on)."
+    )
+    tracestate: str | None = Field(default=None, description="W3C tracestate that goes with traceparent.")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -138,7 +145,9 @@ class Address(BaseModel):
 
 
 class _ProviderState(Event):
+    # Version 2: no ``changed_by`` (who changed it is a person, kept in eligibility's change log).
     TOPIC: ClassVar[str] = TOPIC_PROVIDERS
+    DATAVERSION: ClassVar[str] = "2"
     kvk: str | None = None
     name: str
     kind: Literal["individual", "care_group", "institution"]
@@ -146,7 +155,6 @@ class _ProviderState(Event):
     address: Address = Address()
     care_forms: list[Literal["in_person", "digital", "hybrid"]] = []
     version: int = 1
-    changed_by: str | None = None
 
 
 @event_type
@@ -239,6 +247,8 @@ class ContractSigned(Event):
 
     TYPE: ClassVar[str] = "ContractSigned"
     TOPIC: ClassVar[str] = TOPIC_CONTRACTS
+    # Version 2: no ``signatory`` (a person's name; contracting keeps it with the contract).
+    DATAVERSION: ClassVar[str] = "2"
     contract_id: str
     procurement_id: str | None = None
     policy_id: str
@@ -252,7 +262,6 @@ class ContractSigned(Event):
     kpis: list[Kpi] = []
     version: int = 1
     signed_on: dt.date
-    signatory: str | None = None
 
 
 @event_type

@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +23,7 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import Integer, Update, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from . import clock
+from . import clock, tracing
 from .db import PRUNE_CHUNK, PRUNE_INTERVAL_S, among, delete_in_chunks, describe_error
 from .kafka import producer_for
 from .messaging import outbox
@@ -283,6 +283,13 @@ class OutboxRelay:
         return [row for row in rows if row.key not in first_elsewhere or row.seq < first_elsewhere[row.key]]
 
     async def _send(self, producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
+        # While tracing is on: a send span per trace in the batch, its context in the records' headers.
+        with tracing.publishing(rows) as trace_headers:
+            await self._send_batches(producer, rows, trace_headers)
+
+    async def _send_batches(
+        self, producer: AIOKafkaProducer, rows: Sequence[Any], trace_headers: Mapping[int, list[tuple[str, bytes]]]
+    ) -> None:
         """Send the rows as one record batch per partition, in seq order within each.
 
         Appending to a batch costs a fraction of ``producer.send`` per message (no future and
@@ -304,6 +311,8 @@ class OutboxRelay:
             partition = all_partitions[_key_slot(key, len(all_partitions))]
             value = row.payload.encode()
             headers = [("ce_type", row.event_type.encode()), ("ce_id", row.event_id.encode())]
+            if trace_headers:
+                headers += trace_headers.get(row.seq, ())
             batch = batches.get((topic, partition))
             if batch is None or batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 if batch is not None:  # full: send it, go on in a new one

@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from . import tracing
 from .consumer import ConsumerRunner, ConsumerSpec
 from .db import create_engine, describe_error, session_factory
 from .events import TOPICS, topic_name
@@ -117,6 +118,11 @@ class Runtime:
     async def start_workers(self, *, relay: bool = True, consumers: bool = True) -> None:
         """Start the relay and/or consumers as background tasks of this event loop, each supervised:
         a loop that fails starts again, and one that does not recover fails ``readiness()``."""
+        # The tasks copy this context: their own polls and bookkeeping make no spans, the work for an event does.
+        with tracing.untraced():
+            await self._start_workers(relay=relay, consumers=consumers)
+
+    async def _start_workers(self, *, relay: bool, consumers: bool) -> None:
         try:
             # Before anything produces: a topic auto-created by a send would get the broker's
             # partition count instead of ours.

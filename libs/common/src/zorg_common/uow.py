@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Text, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import clock
+from . import clock, tracing
 from .events import CloudEvent, Event, envelope, topic_name
 from .messaging import outbox
 
@@ -88,6 +88,7 @@ class UnitOfWork:
     def emit(self, event: Event) -> CloudEvent:
         """Queue an event; it is written to the outbox when (and only if) the work commits."""
         cloud_event = envelope(event, self._source)
+        tracing.stamp(cloud_event)
         self._pending.append((topic_name(self._topic_prefix, event.TOPIC), cloud_event))
         return cloud_event
 

@@ -19,9 +19,11 @@ from zorg_common.auth import Principal, require_scope
 from zorg_common.claims_api import MAX_AGBS, HeldClaims, ProviderVolumes
 from zorg_common.identifiers import Agb, Bsn
 from zorg_common.limits import body_limit
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput
 from zorg_common.uow import UnitOfWork
+from zorg_common.values import IsoDateTime
 
 from ..adapters.repository import AccessEntry, ClaimFilter, ClaimView, DecisionView, SqlClaimsUnit
 from ..domain.adjudication import VEKTIS
@@ -268,7 +270,12 @@ async def _take_batch(body: BatchIn, uow: UnitOfWork, settings: ClaimsSettings) 
     return BatchOut(accepted=result.ids, refused=refused)
 
 
-@claims_router.get("/{claim_id}", response_model=ClaimOut, summary="A claim's status and decision (the read is logged)")
+@claims_router.get(
+    "/{claim_id}",
+    response_model=ClaimOut,
+    summary="A claim's status and decision (the read is logged)",
+    responses=problem_responses(404),
+)
 async def get_claim(claim_id: ClaimId, uow: UowDep, principal: ReadClaims) -> ClaimOut:
     claim = await read_claim(SqlClaimsUnit(uow), claim_id, principal)
     await uow.commit()  # the access log entry: no read without it
@@ -279,6 +286,7 @@ async def get_claim(claim_id: ClaimId, uow: UowDep, principal: ReadClaims) -> Cl
     "/{claim_id}/decisions",
     response_model=list[DecisionOut],
     summary="Every decision on a claim, oldest first, with the inputs it used (the read is logged)",
+    responses=problem_responses(404),
 )
 async def get_decisions(claim_id: ClaimId, uow: UowDep, principal: ReadClaims) -> list[DecisionOut]:
     claim, history = await read_decisions(SqlClaimsUnit(uow), claim_id, principal)
@@ -305,6 +313,7 @@ async def get_claims(
     "/{claim_id}/review",
     response_model=ClaimOut,
     summary="A person decides a claim held for review: the rules' amount or nothing; no rerun overwrites it",
+    responses=problem_responses(404, (409, "The claim is not held for review")),
 )
 async def post_review(claim_id: ClaimId, body: ReviewIn, uow: UowDep, principal: WriteClaims) -> ClaimOut:
     decided = await review_claim(SqlClaimsUnit(uow), claim_id, body.decision, body.note, principal.subject)
@@ -340,7 +349,7 @@ async def get_access_log(
     paging: PageDep,
     bsn: Annotated[Bsn | None, Query()] = None,
     agb: Annotated[str | None, Query(pattern=r"^\d{8}$")] = None,
-    since: Annotated[dt.datetime | None, Query(description="ISO 8601; without an offset it is UTC")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO 8601; without an offset it is UTC")] = None,
 ) -> Page[AccessOut]:
     total, entries = await read_access_log(SqlClaimsUnit(uow), bsn, agb, since, paging.offset, paging.page_size)
     return Page(items=[AccessOut.of(e) for e in entries], page=paging.page, page_size=paging.page_size, total=total)

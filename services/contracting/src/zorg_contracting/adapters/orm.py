@@ -58,6 +58,8 @@ intakes = Table(
     Column("reply_body", Text, nullable=True),
     Column("reply_sent_at", DateTime(timezone=True), nullable=True),
     Column("reply_error", Text, nullable=True),
+    # The trace of the mail's arrival (W3C traceparent), which the decision continues; null when tracing is off.
+    Column("traceparent", String(64), nullable=True),
 )
 Index("ix_intakes_status_next", intakes.c.status, intakes.c.next_attempt_at)
 Index("ix_intakes_agb", intakes.c.agb)

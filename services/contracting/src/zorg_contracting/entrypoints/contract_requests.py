@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from zorg_common.app import UowDep
 from zorg_common.auth import Forbidden
 from zorg_common.identifiers import Agb
+from zorg_common.openapi import problem_responses
 
 from ..service_layer import contract_requests as uc
 from .common import PipelineDep, WriteOrPortal, as_problems, eligibility_unavailable, policy_or_bad_input
@@ -37,7 +38,11 @@ class RequestOut(BaseModel):
     )
 
 
-@router.post("", summary="Ask for a contract (any time of the year): invited, a negotiation, or why not")
+@router.post(
+    "",
+    summary="Ask for a contract (any time of the year): invited, a negotiation, or why not",
+    responses=problem_responses((409, "The contracting deadline has passed for this provider")),
+)
 async def request_contract(body: RequestIn, uow: UowDep, principal: WriteOrPortal, pipeline: PipelineDep) -> RequestOut:
     if not principal.may_see_provider(body.agb):
         raise Forbidden("a provider-portal token asks only for its own provider")

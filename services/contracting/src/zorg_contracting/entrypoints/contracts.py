@@ -11,6 +11,7 @@ from sqlalchemy import and_, extract, func, select
 
 from zorg_common.app import UowDep
 from zorg_common.identifiers import Agb
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import NotFound
 
@@ -112,12 +113,17 @@ async def list_contracts(
     return Page(items=[contract_out(r) for r in rows], page=paging.page, page_size=paging.page_size, total=total or 0)
 
 
-@router.get("/{contract_id}", summary="One contract", response_model=ContractOut)
+@router.get("/{contract_id}", summary="One contract", responses=problem_responses(404), response_model=ContractOut)
 async def get_contract(contract_id: IdPath, uow: UowDep, principal: ReadContracts) -> ContractOut:
     return contract_out(await _visible(uow, contract_id, principal))
 
 
-@router.get("/{contract_id}/versions", summary="Every version of a contract", response_model=list[VersionOut])
+@router.get(
+    "/{contract_id}/versions",
+    summary="Every version of a contract",
+    responses=problem_responses(404),
+    response_model=list[VersionOut],
+)
 async def get_versions(contract_id: IdPath, uow: UowDep, principal: ReadContracts) -> list[VersionOut]:
     await _visible(uow, contract_id, principal)
     rows = (
@@ -133,6 +139,7 @@ async def get_versions(contract_id: IdPath, uow: UowDep, principal: ReadContract
 @router.post(
     "/{contract_id}/sign",
     summary="Sign a draft contract (refused after the deadline unless extended)",
+    responses=problem_responses(404, 409),
     response_model=ContractOut,
 )
 async def sign(contract_id: IdPath, body: SignIn, uow: UowDep, principal: WriteOrPortal) -> ContractOut:
@@ -144,7 +151,10 @@ async def sign(contract_id: IdPath, body: SignIn, uow: UowDep, principal: WriteO
 
 
 @router.post(
-    "/{contract_id}/terminate", summary="Terminate a signed contract (a new version)", response_model=ContractOut
+    "/{contract_id}/terminate",
+    summary="Terminate a signed contract (a new version)",
+    responses=problem_responses(404, 409),
+    response_model=ContractOut,
 )
 async def terminate(contract_id: IdPath, body: TerminateIn, uow: UowDep, principal: WriteContracts) -> ContractOut:
     with as_problems("effective_on"):
@@ -157,6 +167,7 @@ async def terminate(contract_id: IdPath, body: TerminateIn, uow: UowDep, princip
     "/{contract_id}/prognoses",
     status_code=201,
     summary="A prognosis (UPM) for a signed contract",
+    responses=problem_responses(404, 409),
     response_model=PrognosisResult,
 )
 async def add_prognosis(
@@ -190,7 +201,12 @@ async def add_prognosis(
     )
 
 
-@procurements_router.post("/close", summary="End a procurement without a contract", response_model=Closed)
+@procurements_router.post(
+    "/close",
+    summary="End a procurement without a contract",
+    responses=problem_responses((404, "Nothing to close"), 409),
+    response_model=Closed,
+)
 async def close_procurement(body: CloseIn, uow: UowDep, _: WriteContracts) -> Closed:
     policy_or_bad_input(body.policy_id)
     with as_problems():

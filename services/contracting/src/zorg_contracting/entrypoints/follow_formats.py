@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from zorg_common.app import UowDep
 from zorg_common.auth import Principal
 from zorg_common.limits import body_limit
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput, NotFound, ProblemError
 from zorg_common.service import Runtime
@@ -138,6 +139,7 @@ class IntakeOut(BaseModel):
     format: dict[str, Any] | None
 
 
+UNAVAILABLE = "The database cannot be reached; the e-mail was not taken in (try again)"
 WAITING_FOR_ELIGIBILITY = "the eligibility service could not be reached; the intake is tried again automatically"
 
 
@@ -190,8 +192,14 @@ async def _load(uow: Any, intake_id: str) -> Any:
     "",
     status_code=202,
     summary="Take in a follow-format e-mail (raw message/rfc822), as the SMTP listener does",
+    responses=problem_responses((415, "The body is not sent as message/rfc822"), (503, UNAVAILABLE)),
     response_model=Received,
-    openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 @body_limit("MAIL_MAX_BYTES")
 async def post_follow_format(request: Request, pipeline: PipelineDep, _: WriteContracts) -> Received:
@@ -218,7 +226,12 @@ async def post_follow_format(request: Request, pipeline: PipelineDep, _: WriteCo
     )
 
 
-@router.get("/{intake_id}", summary="An intake: its status, problems, contract and reply", response_model=IntakeOut)
+@router.get(
+    "/{intake_id}",
+    summary="An intake: its status, problems, contract and reply",
+    responses=problem_responses(404),
+    response_model=IntakeOut,
+)
 async def get_follow_format(intake_id: IdPath, uow: UowDep, principal: ReadContracts) -> IntakeOut:
     row = await _load(uow, intake_id)
     if principal.is_portal:
@@ -226,7 +239,15 @@ async def get_follow_format(intake_id: IdPath, uow: UowDep, principal: ReadContr
     return intake_out(row, principal)
 
 
-@router.get("/{intake_id}/raw", summary="The e-mail as received (audit)", response_class=Response)
+@router.get(
+    "/{intake_id}/raw",
+    summary="The e-mail as received (audit)",
+    responses={
+        200: {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}},
+        **problem_responses(404),
+    },
+    response_class=Response,
+)
 async def get_raw(intake_id: IdPath, uow: UowDep, _: WriteContracts) -> Response:
     row = await _load(uow, intake_id)
     return Response(content=row.raw, media_type="message/rfc822")
@@ -264,7 +285,10 @@ async def list_follow_formats(
 
 
 @router.post(
-    "/{intake_id}/review", summary="A person accepts or rejects an intake in needs_review", response_model=IntakeOut
+    "/{intake_id}/review",
+    summary="A person accepts or rejects an intake in needs_review",
+    responses=problem_responses(404, 409),
+    response_model=IntakeOut,
 )
 async def review_follow_format(
     intake_id: IdPath, body: ReviewIn, uow: UowDep, principal: WriteContracts, pipeline: PipelineDep

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from zorg_common.app import UowDep
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import Question, policies
 from zorg_common.problems import BadInput, NotFound
@@ -79,7 +80,12 @@ def _out(row: Any) -> InvitationOut:
     return InvitationOut.model_validate({**data, "questionnaire": policy.questionnaire if policy else []})
 
 
-@router.post("", summary="Invite every provider eligible for the policy's digital route", response_model=InviteOut)
+@router.post(
+    "",
+    summary="Invite every provider eligible for the policy's digital route",
+    responses=problem_responses((503, "The eligibility service (or the database) cannot be reached")),
+    response_model=InviteOut,
+)
 async def invite(body: InviteIn, uow: UowDep, _: WriteContracts, pipeline: PipelineDep) -> InviteOut:
     policy = policy_or_bad_input(body.policy_id)
     if not any(r.route == "digital" for r in policy.routes):
@@ -129,7 +135,10 @@ async def list_invitations(
 
 
 @router.post(
-    "/{invitation_id}/accept", summary="The provider accepts its invitation and signs", response_model=InvitationOut
+    "/{invitation_id}/accept",
+    summary="The provider accepts its invitation and signs",
+    responses=problem_responses(404, 409),
+    response_model=InvitationOut,
 )
 async def accept(
     invitation_id: IdPath,

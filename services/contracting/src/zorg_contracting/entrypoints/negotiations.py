@@ -13,6 +13,7 @@ from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Forbidden, Principal
 from zorg_common.claims_api import claims_client, closing_claims_client
 from zorg_common.identifiers import Agb
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import policies
 from zorg_common.problems import BadInput
@@ -173,7 +174,11 @@ async def _visible(uow: Any, negotiation_id: str, principal: Principal) -> Any:
 
 
 @router.post(
-    "", status_code=201, summary="Open a negotiation with a (large) institution", response_model=NegotiationOut
+    "",
+    status_code=201,
+    summary="Open a negotiation with a (large) institution",
+    responses=problem_responses(404, 409),
+    response_model=NegotiationOut,
 )
 async def open_negotiation(
     body: OpenIn, uow: UowDep, principal: WriteContracts, pipeline: PipelineDep
@@ -218,14 +223,23 @@ async def list_negotiations(
     return Page(items=items, page=paging.page, page_size=paging.page_size, total=total or 0)
 
 
-@router.get("/{negotiation_id}", summary="A negotiation: its rounds, state and contract", response_model=NegotiationOut)
+@router.get(
+    "/{negotiation_id}",
+    summary="A negotiation: its rounds, state and contract",
+    responses=problem_responses(404),
+    response_model=NegotiationOut,
+)
 async def get_negotiation(negotiation_id: IdPath, uow: UowDep, principal: ReadContracts) -> NegotiationOut:
     await _visible(uow, negotiation_id, principal)
     return await negotiation_out(uow, negotiation_id, principal)
 
 
 @router.post(
-    "/{negotiation_id}/offers", status_code=201, summary="An offer or counter-offer", response_model=NegotiationOut
+    "/{negotiation_id}/offers",
+    status_code=201,
+    summary="An offer or counter-offer",
+    responses=problem_responses(404, 409),
+    response_model=NegotiationOut,
 )
 async def post_offer(
     negotiation_id: IdPath, body: OfferIn, uow: UowDep, principal: WriteOrPortal, runtime: RuntimeDep
@@ -252,6 +266,7 @@ async def post_offer(
 @router.post(
     "/{negotiation_id}/accept",
     summary="Accept the other side's latest offer: a contract to sign",
+    responses=problem_responses(404, 409),
     response_model=NegotiationOut,
 )
 async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, principal: WriteOrPortal) -> NegotiationOut:
@@ -266,6 +281,7 @@ async def accept_offer(negotiation_id: IdPath, body: AcceptIn, uow: UowDep, prin
 @router.post(
     "/{negotiation_id}/deadline-extension",
     summary="Extend the signing deadline of this negotiation",
+    responses=problem_responses(404, 409),
     response_model=NegotiationOut,
 )
 async def extend(negotiation_id: IdPath, body: ExtensionIn, uow: UowDep, principal: WriteContracts) -> NegotiationOut:

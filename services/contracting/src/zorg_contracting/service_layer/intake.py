@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from zorg_common import clock
+from zorg_common import clock, tracing
 from zorg_common.policy import Policy, policies
 from zorg_common.uow import UnitOfWork
 
@@ -65,6 +65,7 @@ async def store(uow: UnitOfWork, raw: bytes, channel: str) -> Stored:
                 problems=[],
                 review_reasons=[],
                 attempts=0,
+                traceparent=tracing.current_traceparent(),
             )
         )
         await uow.commit()

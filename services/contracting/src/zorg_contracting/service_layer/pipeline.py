@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import or_, select, update
 
-from zorg_common import clock
+from zorg_common import clock, tracing
 from zorg_common.service import Runtime
+from zorg_common.uow import UnitOfWork
 
 from ..adapters import mailer
 from ..adapters.eligibility import EligibilityClient
@@ -22,6 +24,9 @@ from ..settings import ContractingSettings
 from . import intake
 
 log = logging.getLogger(__name__)
+
+#: The SMTP door is where a mail's trace begins; over HTTP the request's span is already there.
+_ARRIVAL = {"smtp": SpanKind.SERVER, "http": SpanKind.INTERNAL}
 
 
 def mail_limits(settings: ContractingSettings) -> MailLimits:
@@ -59,8 +64,12 @@ class Pipeline:
         return self.settings.ZORG_ENV == "production" and bool(self.settings.REPLY_SMTP_HOST)
 
     async def receive(self, raw: bytes, channel: str) -> intake.Stored:
-        async with self.runtime.uow() as uow:
-            stored = await intake.store(uow, raw, channel)
+        # The mail's trace starts here (SMTP) or in its request (HTTP); the intake keeps it for the decision.
+        with tracing.span(
+            "follow-format receive", kind=_ARRIVAL.get(channel, SpanKind.INTERNAL), **{"zorg.intake.channel": channel}
+        ):
+            async with self.runtime.uow() as uow:
+                stored = await intake.store(uow, raw, channel)
         return stored
 
     async def process(self, intake_id: str) -> str | None:
@@ -70,7 +79,9 @@ class Pipeline:
         self._in_flight.add(intake_id)
         try:
             async with self._slots, self.runtime.uow() as uow:
-                return await intake.process(uow, intake_id, self.settings, self.eligibility, self.reader)
+                trace = await self._trace_of(uow, intake_id)
+                with tracing.resumed("follow-format decide", trace, **{"zorg.intake.id": intake_id}):
+                    return await intake.process(uow, intake_id, self.settings, self.eligibility, self.reader)
         except Exception as exc:
             log.exception("intake %s could not be processed", intake_id)
             with contextlib.suppress(Exception):
@@ -85,6 +96,14 @@ class Pipeline:
     async def close(self) -> None:
         self.reader.close()
         await self.eligibility.close()
+
+    @staticmethod
+    async def _trace_of(uow: UnitOfWork, intake_id: str) -> str | None:
+        """The trace the intake's mail arrived in (read only while tracing is on)."""
+        if not tracing.enabled():
+            return None
+        found = await uow.session.scalar(select(intakes.c.traceparent).where(intakes.c.id == intake_id))
+        return str(found) if found else None
 
     async def due(self, limit: int = 200) -> list[str]:
         now = clock.utcnow()

@@ -337,6 +337,5 @@ def emit_signed(uow: UnitOfWork, row: Any) -> None:
             kpis=[Kpi(**k) for k in row.kpis],
             version=row.version,
             signed_on=row.signed_on,
-            signatory=row.signatory,
         )
     )

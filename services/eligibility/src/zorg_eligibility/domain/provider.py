@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zorg_common import clock
 from zorg_common.identifiers import EmailAddress, Iban, Kvk, Postcode, address_key
+from zorg_common.values import IsoDate
 
 Kind = Literal["individual", "care_group", "institution"]
 SectorCode = Literal["GLI", "GGZ"]
@@ -19,10 +20,11 @@ class Facts(BaseModel):
     """One field per fact a criterion reads. A field left out is unknown, never false.
 
     For yes/no and number facts ``null`` is unknown too; for ``serious_misconduct_on`` ``null``
-    means "none on file".
+    means "none on file". Strict: a yes/no fact is a JSON boolean and a number a JSON integer
+    (``0`` is not "no", ``false`` is not zero), or a criterion would read what nobody said.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kvk_registered: bool | None = None
     wtza_admitted: bool | None = None
@@ -38,7 +40,7 @@ class Facts(BaseModel):
     vecozo_certificate: bool | None = None
     professional_standards: bool | None = None
     refuses_care: bool | None = None
-    serious_misconduct_on: dt.date | None = None
+    serious_misconduct_on: IsoDate | None = Field(default=None, strict=False)  # from its ISO text
     quality_concerns: bool | None = None
     co2_roadmap: bool | None = None
     hybrid_care_published: bool | None = None

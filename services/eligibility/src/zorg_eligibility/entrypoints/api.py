@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Forbidden, Principal, authenticate, require_scope
 from zorg_common.identifiers import Agb
+from zorg_common.openapi import etag, problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import Policy, policies
 from zorg_common.problems import BadInput, NotFound, ProblemError
@@ -23,7 +24,7 @@ from ..domain.provider import Address, BankAccount, ProviderData
 from ..service_layer import accounts
 from ..service_layer import register as uc
 from ..settings import EligibilitySettings
-from .portal import PASSWORD_REFUSED, HasherDep, hasher_busy
+from .portal import HASHER_OR_DATABASE_BUSY, PASSWORD_REFUSED, HasherDep, hasher_busy
 
 AgbPath = Annotated[str, Path(pattern=r"^\d{8}$", description="AGB code, 8 digits")]
 ReadProviders = Annotated[Principal, Depends(require_scope("providers:read", portal=True))]
@@ -192,7 +193,22 @@ async def _load(uow: Any, agb: str, principal: Principal) -> ProviderOut:
     return _provider_out(row, await uc.current_bank_account(uow.session, agb), principal)
 
 
-@providers_router.put("/{agb}", summary="Register or update a provider", response_model=RegistrationOut)
+VERSION_TAG = etag("the provider's version, for If-Match")
+
+
+@providers_router.put(
+    "/{agb}",
+    summary="Register or update a provider",
+    response_model=RegistrationOut,
+    responses={
+        200: {"description": "Updated", "headers": VERSION_TAG},
+        201: {"model": RegistrationOut, "description": "Registered", "headers": VERSION_TAG},
+        **problem_responses(
+            (412, "If-Match is not the provider's version: it has changed since"),
+            (428, "A portal token must send If-Match"),
+        ),
+    },
+)
 async def put_provider(
     agb: AgbPath,
     body: ProviderData,
@@ -231,7 +247,12 @@ async def put_provider(
     )
 
 
-@providers_router.get("/{agb}", summary="One provider (ETag: its version)", response_model=ProviderOut)
+@providers_router.get(
+    "/{agb}",
+    summary="One provider (ETag: its version)",
+    response_model=ProviderOut,
+    responses={200: {"headers": VERSION_TAG}, **problem_responses(404)},
+)
 async def get_provider(agb: AgbPath, uow: UowDep, principal: ReadProviders, response: Response) -> ProviderOut:
     _own_only(principal, agb)
     provider = await _load(uow, agb, principal)
@@ -283,7 +304,10 @@ async def list_providers(
 
 
 @providers_router.put(
-    "/{agb}/bank-account", summary="Change the provider's bank account (IBAN validated)", response_model=BankAccountOut
+    "/{agb}/bank-account",
+    summary="Change the provider's bank account (IBAN validated)",
+    response_model=BankAccountOut,
+    responses=problem_responses(404, (503, HASHER_OR_DATABASE_BUSY)),
 )
 async def put_bank_account(
     agb: AgbPath, body: BankAccountIn, uow: UowDep, principal: WriteProviders, hasher: HasherDep
@@ -315,7 +339,10 @@ async def put_bank_account(
 
 
 @providers_router.get(
-    "/{agb}/evaluations", summary="The provider's evaluations, newest first", response_model=Page[EvaluationOut]
+    "/{agb}/evaluations",
+    summary="The provider's evaluations, newest first",
+    response_model=Page[EvaluationOut],
+    responses=problem_responses(404),
 )
 async def provider_evaluations(
     agb: AgbPath, uow: UowDep, principal: ReadProviders, paging: PageDep, contact: ContactDep
@@ -346,6 +373,7 @@ async def provider_evaluations(
     status_code=201,
     summary="Evaluate a provider under a policy, criterion by criterion",
     response_model=EvaluationOut,
+    responses=problem_responses(404),
 )
 async def post_evaluation(
     body: EvaluationRequest, uow: UowDep, principal: ReadProviders, contact: ContactDep
@@ -369,8 +397,10 @@ async def list_policies(_: Authenticated) -> list[Policy]:
     return list(policies().values())
 
 
-@policies_router.get("/{policy_id}", summary="One procurement policy", response_model=Policy)
-async def get_policy(policy_id: str, _: Authenticated) -> Policy:
+@policies_router.get(
+    "/{policy_id}", summary="One procurement policy", response_model=Policy, responses=problem_responses(404)
+)
+async def get_policy(policy_id: Annotated[str, Path(max_length=40)], _: Authenticated) -> Policy:
     policy = policies().get(policy_id)
     if policy is None:
         raise NotFound(f"no policy {policy_id}; known: {', '.join(policies())}")

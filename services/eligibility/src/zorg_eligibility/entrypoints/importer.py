@@ -64,7 +64,12 @@ def _fact(name: str, value: str) -> Any:
         return None
     if "list" in annotation:
         return _list(value)
-    return value  # dates and numbers: pydantic parses and checks them
+    if "int" in annotation:
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    return value  # a date: pydantic parses and checks it
 
 
 def parse_row(row: dict[str, str]) -> tuple[str, ProviderData]:

@@ -18,8 +18,10 @@ from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import PORTAL_TOKEN_TTL, Forbidden, Principal, require_scope, sign_portal_token
 from zorg_common.identifiers import Agb
 from zorg_common.limits import body_limit
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.problems import BadInput, Conflict, NotFound, ProblemError
+from zorg_common.values import IsoDate
 
 from ..adapters.passwords import Hasher, HasherBusy
 from ..domain.accounts import normalise_email, password_problems
@@ -50,6 +52,8 @@ LOGIN_REFUSED = (
     "15 minuten geblokkeerd."
 )
 PASSWORD_REFUSED = "Het wachtwoord klopt niet, of het account is na te veel pogingen tijdelijk geblokkeerd."
+#: The 503 of a route that checks or sets a password.
+HASHER_OR_DATABASE_BUSY = "Too many passwords are being checked at once, or the database is away (Retry-After)"
 
 
 def get_hasher(runtime: RuntimeDep) -> Hasher:
@@ -74,6 +78,9 @@ def hasher_busy() -> ProblemError:
     )
 
 
+CODE_REFUSED_DOC = "The code, the date of birth or both are wrong, or the code has expired or was used"
+
+
 def refused(detail: str) -> ProblemError:
     return ProblemError(400, "Not accepted", detail, kind="not-accepted")
 
@@ -94,7 +101,7 @@ class AccountIn(BaseModel):
     agb: Agb
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(max_length=254)
-    birth_date: dt.date
+    birth_date: IsoDate
 
     @field_validator("email")
     @classmethod
@@ -126,7 +133,7 @@ class AccountCreated(AccountOut):
 
 class CodeIn(BaseModel):
     code: str = Field(min_length=1, max_length=64)
-    birth_date: dt.date
+    birth_date: IsoDate
     password: Secret
 
 
@@ -161,7 +168,13 @@ def _account_out(row: Any) -> AccountOut:
     return AccountOut.model_validate({k: row._mapping[k] for k in AccountOut.model_fields})
 
 
-@router.post("/accounts", status_code=201, response_model=AccountCreated, summary="Create an account (staff)")
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=AccountCreated,
+    summary="Create an account (staff)",
+    responses=problem_responses((409, "An account with this e-mail address exists already")),
+)
 async def create_account(body: AccountIn, uow: UowDep, principal: StaffWrite) -> AccountCreated:
     try:
         row, code, expires_at = await uc.create_account(
@@ -183,7 +196,12 @@ async def list_accounts(
     return Page(items=[_account_out(r) for r in rows], page=paging.page, page_size=paging.page_size, total=total)
 
 
-@router.post("/accounts/{account_id}/disable", response_model=AccountOut, summary="Disable an account (staff)")
+@router.post(
+    "/accounts/{account_id}/disable",
+    response_model=AccountOut,
+    summary="Disable an account (staff)",
+    responses=problem_responses(404),
+)
 async def disable_account(
     account_id: Annotated[str, Path(max_length=36)], uow: UowDep, principal: StaffWrite
 ) -> AccountOut:
@@ -206,13 +224,26 @@ async def _redeem(uow: Any, hasher: Hasher, purpose: Literal["activation", "rese
         raise refused(CODE_REFUSED)
 
 
-@router.post("/activate", status_code=204, summary="Activate an account: code, date of birth, a new password")
+@router.post(
+    "/activate",
+    status_code=204,
+    summary="Activate an account: code, date of birth, a new password",
+    responses=problem_responses((400, CODE_REFUSED_DOC), (503, HASHER_OR_DATABASE_BUSY)),
+)
 async def activate(body: CodeIn, uow: UowDep, hasher: HasherDep) -> Response:
     await _redeem(uow, hasher, "activation", body)
     return Response(status_code=204)
 
 
-@router.post("/token", response_model=TokenOut, summary="Log in (OAuth2 password form): a portal token")
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    summary="Log in (OAuth2 password form): a portal token",
+    responses=problem_responses(
+        (400, "The e-mail address or the password is wrong, or the account is locked"),
+        (503, HASHER_OR_DATABASE_BUSY),
+    ),
+)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], uow: UowDep, hasher: HasherDep, runtime: RuntimeDep
 ) -> TokenOut:
@@ -235,7 +266,12 @@ async def token(
     return TokenOut(access_token=signed, expires_in=int(PORTAL_TOKEN_TTL.total_seconds()))
 
 
-@router.post("/password", status_code=204, summary="Change the password (portal): the current one and a new one")
+@router.post(
+    "/password",
+    status_code=204,
+    summary="Change the password (portal): the current one and a new one",
+    responses=problem_responses((503, HASHER_OR_DATABASE_BUSY)),
+)
 async def change_password(
     body: PasswordChangeIn,
     uow: UowDep,
@@ -267,7 +303,12 @@ async def password_reset(body: ResetIn, uow: UowDep) -> Response:
     return Response(status_code=202)
 
 
-@router.post("/password-reset/confirm", status_code=204, summary="A new password: the mailed code, the date of birth")
+@router.post(
+    "/password-reset/confirm",
+    status_code=204,
+    summary="A new password: the mailed code, the date of birth",
+    responses=problem_responses((400, CODE_REFUSED_DOC), (503, HASHER_OR_DATABASE_BUSY)),
+)
 async def password_reset_confirm(body: CodeIn, uow: UowDep, hasher: HasherDep) -> Response:
     await _redeem(uow, hasher, "reset", body)
     return Response(status_code=204)

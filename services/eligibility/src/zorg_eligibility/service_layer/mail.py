@@ -99,7 +99,8 @@ async def mail_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     assert isinstance(settings, EligibilitySettings)
     if not settings.REPLY_SMTP_HOST:
         log.info("portal mail is kept, not sent: REPLY_SMTP_HOST is not set")
-        await stop.wait()  # idle, not ended: a supervised worker that returns counts as failed
+        # Idle until stopped: a worker loop that returns is a failed one to its supervisor (and /readyz).
+        await stop.wait()
         return
     while not stop.is_set():
         try:

@@ -170,7 +170,6 @@ async def _write(uow: UnitOfWork, agb: str, row: Any, new: dict[str, Any], actor
         address=Address(street=new["street"], postcode=new["postcode"], city=new["city"]),
         care_forms=new["care_forms"],
         version=version,
-        changed_by=actor,
     )
     if row is None:
         uow.emit(ProviderRegistered(**state))

@@ -297,15 +297,14 @@
     }
   }
 
-  // Questions of a policy's questionnaire, in whichever of the shapes an invitation carries them.
+  // The questions of the policy's questionnaire an invitation carries (contracting: id, text_nl,
+  // answer: yes_no | number | text | date, required).
   function questionsOf(invitation) {
-    const source = invitation.questionnaire;
-    const list = Array.isArray(source) ? source : (source && source.questions) || invitation.questions || [];
+    const list = Array.isArray(invitation.questionnaire) ? invitation.questionnaire : [];
     return list.map((q, n) => ({
-      id: String(q.question ?? q.id ?? q.code ?? n + 1),
-      text: q.text_nl ?? q.text ?? q.label ?? q.question ?? `Vraag ${n + 1}`,
-      kind: String(q.kind ?? q.type ?? q.answer_kind ?? "text").toLowerCase(),
-      options: q.options ?? q.choices ?? null,
+      id: String(q.id ?? n + 1),
+      text: q.text_nl ?? `Vraag ${n + 1}`,
+      kind: String(q.answer ?? "text").toLowerCase(),
       required: q.required !== false,
     }));
   }
@@ -313,7 +312,7 @@
   function questionField(invitation, question, n) {
     const id = `vraag-${invitation.id}-${n}`;
     const wrap = el("div", null, { class: "field" });
-    if (["bool", "boolean", "yes_no", "ja_nee"].includes(question.kind)) {
+    if (question.kind === "yes_no") {
       const set = el("fieldset");
       set.append(el("legend", question.text));
       for (const [value, label] of [["true", "Ja"], ["false", "Nee"]]) {
@@ -326,23 +325,16 @@
       return wrap;
     }
     wrap.append(el("label", question.text, { for: id }));
-    let input;
-    if (Array.isArray(question.options) && question.options.length) {
-      input = el("select", null, { id, name: `q:${question.id}` });
-      input.append(el("option", "Kies…", { value: "" }));
-      for (const option of question.options) input.append(el("option", option, { value: option }));
-    } else {
-      const type = ["number", "integer", "int", "amount"].includes(question.kind) ? "number" : "text";
-      input = el("input", null, { id, name: `q:${question.id}`, type, maxlength: "2000" });
-    }
+    const type = { number: "number", date: "date" }[question.kind] || "text";
+    const input = el("input", null, { id, name: `q:${question.id}`, type, maxlength: "2000" });
     if (question.required) input.required = true;
     wrap.append(input);
     return wrap;
   }
 
   function answerValue(question, raw) {
-    if (["bool", "boolean", "yes_no", "ja_nee"].includes(question.kind)) return raw === "true";
-    if (["number", "integer", "int", "amount"].includes(question.kind) && raw !== "") return Number(raw);
+    if (question.kind === "yes_no") return raw === "true";
+    if (question.kind === "number") return Number(raw);
     return raw;
   }
 
@@ -379,7 +371,10 @@
       const body = {};
       if (values.signatory) body.signatory = values.signatory;
       if (questions.length) {
-        body.answers = questions.map((q) => ({ question: q.id, answer: answerValue(q, values[`q:${q.id}`] ?? "") }));
+        // An unanswered question is left out: contracting names every required one that is missing.
+        body.answers = questions
+          .filter((q) => (values[`q:${q.id}`] ?? "") !== "")
+          .map((q) => ({ question: q.id, answer: answerValue(q, values[`q:${q.id}`]) }));
       }
       try {
         await api("contracting", `/invitations/${encodeURIComponent(invitation.id)}/accept`, {

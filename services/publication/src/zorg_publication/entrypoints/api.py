@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
@@ -10,13 +10,15 @@ from pydantic import BaseModel
 from zorg_common import clock
 from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
+from zorg_common.openapi import etag, problem_responses
 from zorg_common.paging import MAX_CURSOR, PageDep
 from zorg_common.problems import BadInput
+from zorg_common.values import Text
 
 from ..domain.calendar import default_year
 from ..domain.listing import ListingItem
 from ..service_layer import feed
-from .caching import PRIVATE_CACHE, PUBLIC_CACHE, not_modified
+from .caching import CACHE_CONTROL, PRIVATE_CACHE, PUBLIC_CACHE, not_modified
 from .listing import ListingPage, ListingRequest, listing, listing_tag
 
 listings_router = APIRouter(prefix="/listings", tags=["listings"])
@@ -26,9 +28,16 @@ Year = Annotated[
     Query(ge=2000, le=2100, description="contract year; default: next year once it is published, else this year"),
 ]
 SectorFilter = Annotated[Literal["GLI", "GGZ"] | None, Query(description="only this sector")]
-NameFilter = Annotated[str | None, Query(max_length=100, description="part of the name (case and accents ignored)")]
-CityFilter = Annotated[str | None, Query(max_length=100, description="part of the city (case and accents ignored)")]
+NameFilter = Annotated[Text | None, Query(max_length=100, description="part of the name (case and accents ignored)")]
+CityFilter = Annotated[Text | None, Query(max_length=100, description="part of the city (case and accents ignored)")]
 StaffReader = Annotated[Principal, Depends(require_scope("contracts:read"))]
+
+
+#: A listing answers with its entity tag, and 304 to a client that has it already.
+CACHED: dict[int | str, dict[str, Any]] = {
+    200: {"headers": {**etag("changes whenever the answer could"), "Cache-Control": CACHE_CONTROL}},
+    304: {"description": "Not modified: If-None-Match holds the ETag", "headers": etag("the same tag")},
+}
 
 
 class ChangeOut(BaseModel):
@@ -58,7 +67,7 @@ async def _answer(http: Request, uow: UowDep, request: ListingRequest, cache_con
     "",
     summary="The contracted providers of a contract year (public; nothing before the publication date)",
     response_model=ListingPage,
-    responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}},
+    responses=CACHED,
 )
 async def get_listings(
     http: Request,
@@ -77,6 +86,7 @@ async def get_listings(
     "/changes",
     summary="The changes to every published listing after a cursor, removals included, in commit order",
     response_model=ChangesPage,
+    responses=problem_responses((503, "The database cannot be reached (try again after Retry-After)")),
 )
 async def get_changes(
     runtime: RuntimeDep,
@@ -101,6 +111,7 @@ async def get_changes(
     "/preview",
     summary="Staff: the listing of a contract year regardless of its publication date",
     response_model=ListingPage,
+    responses=CACHED,
 )
 async def get_preview(
     http: Request,

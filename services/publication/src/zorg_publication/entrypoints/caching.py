@@ -8,6 +8,8 @@ from collections.abc import Iterable
 #: Caches may keep a copy but must ask again each time (a 304 is cheap): a new contract shows at once.
 PUBLIC_CACHE = "public, max-age=0, must-revalidate"
 PRIVATE_CACHE = "private, no-store"
+#: The header as documented in OpenAPI.
+CACHE_CONTROL = {"description": "how long a cache may keep the answer", "schema": {"type": "string"}}
 
 
 def entity_tag(*parts: object) -> str:

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from zorg_common import clock
 from zorg_common.app import UowDep
+from zorg_common.openapi import etag
 from zorg_common.paging import MAX_PAGE
 
 from ..domain.calendar import SECTORS, SectorPublication, default_year, selectable_years
@@ -91,6 +92,14 @@ def _parse(
 ) -> tuple[ListingRequest, list[dict[str, str]]]:
     """Form values as a visitor (or an edited URL) sends them; every problem in plain Dutch."""
     errors: list[dict[str, str]] = []
+    given = {"year": year, "sector": sector, "q": q, "city": city, "page": page}
+    # The database stores no NUL character, and no one types one: refused here, in Dutch, as HTML.
+    unusable = [name for name, value in given.items() if value and "\x00" in value]
+    if unusable:
+        message = "Dit veld bevat een teken dat niet is toegestaan."
+        return ListingRequest(default_year(today), None, None, None, 1, PAGE_SIZE), [
+            {"field": name, "message": message} for name in unusable
+        ]
     chosen_year = default_year(today)
     if year and year.strip():
         if year.strip().isdigit() and 2000 <= int(year) <= 2100:
@@ -151,7 +160,19 @@ def _context(
     }
 
 
-@page_router.get("/", response_class=HTMLResponse, summary="The public page: search contracted providers")
+@page_router.get(
+    "/",
+    response_class=HTMLResponse,
+    summary="The public page: search contracted providers",
+    responses={
+        200: {"headers": etag("changes whenever the page could")},
+        304: {"description": "Not modified: If-None-Match holds the ETag", "headers": etag("the same tag")},
+        422: {
+            "description": "The page again, every problem with the form named in Dutch",
+            "content": {"text/html": {}},
+        },
+    },
+)
 async def public_page(
     http: Request,
     uow: UowDep,

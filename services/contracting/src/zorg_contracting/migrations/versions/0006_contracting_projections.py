@@ -1,15 +1,15 @@
 """Offer projections per negotiation round, and prognoses flagged against the agreed round's projection
 
-Revision ID: 0005_contracting_projections
-Revises: 0004_contracting_trust
+Revision ID: 0006_contracting_projections
+Revises: 0005_intake_traceparent
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_contracting_projections"
-down_revision = "0004_contracting_trust"
+revision = "0006_contracting_projections"
+down_revision = "0005_intake_traceparent"
 branch_labels = None
 depends_on = None
 
