@@ -140,13 +140,21 @@ def _eligibility(thread: LoopThread, make_url: Callable[[], str], kafka: Kafka, 
 
 
 def _contracting(thread: LoopThread, make_url: Callable[[], str], kafka: Kafka, prefix: str) -> Seeded:
-    """The contracting demo (follow formats, a negotiation, invitations), deciding with eligibility over HTTP."""
+    """The contracting demo (follow formats, a negotiation, invitations), deciding with eligibility over HTTP
+    and pricing offers with the volumes of a real claims service."""
     eligibility = _eligibility(thread, make_url, kafka, prefix)
+    claims = _claims(thread, make_url, kafka, prefix)
     url = make_url()
     upgrade(CONTRACTING.migrations, url)
     # No SMTP listener: the mail door hands the same bytes to the same pipeline as POST /follow-formats.
     settings = settings_for(
-        ContractingSettings, url, kafka, prefix, ELIGIBILITY_URL=eligibility.base, SMTP_ENABLED=False
+        ContractingSettings,
+        url,
+        kafka,
+        prefix,
+        ELIGIBILITY_URL=eligibility.base,
+        CLAIMS_URL=claims.base,
+        SMTP_ENABLED=False,
     )
     base = _serve(thread, CONTRACTING, settings)
 

@@ -18,7 +18,13 @@ from zorg_publication.service import SPEC as PUBLICATION
 SPECS = [ELIGIBILITY, CONTRACTING, CLAIMS, PUBLICATION]
 PROBLEM = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
 #: Error answers that are not problems: the public page answers in HTML, /readyz says what is not ready.
-NOT_PROBLEMS = {("/", "get", "422"), ("/readyz", "get", "503")}
+#: Pages answer pages, also when they refuse (the public page, contracting's staff pages); /readyz its body.
+NOT_PROBLEMS = {
+    ("/", "get", "422"),
+    ("/readyz", "get", "503"),
+    ("/overzicht/{policy_id}", "get", "404"),
+    ("/overzicht/{policy_id}/onderhandelingen/{negotiation_id}", "get", "404"),
+}
 
 
 def document(spec: ServiceSpec) -> dict[str, Any]:

@@ -297,6 +297,7 @@ async def extend(negotiation_id: IdPath, body: ExtensionIn, uow: UowDep, princip
     "/{negotiation_id}/projection",
     response_model=ProjectionOut,
     summary="What-if: last year's volumes priced at tariffs not offered (nothing is stored)",
+    responses=problem_responses(404),
 )
 async def what_if(
     negotiation_id: IdPath, body: WhatIfIn, uow: UowDep, _: StaffReads, runtime: RuntimeDep
@@ -320,6 +321,7 @@ async def what_if(
     "/{negotiation_id}/projections/recompute",
     response_model=NegotiationOut,
     summary="Price every round again from the volumes the claims service has now",
+    responses=problem_responses(404),
 )
 async def recompute(
     negotiation_id: IdPath, uow: UowDep, principal: WriteContracts, runtime: RuntimeDep

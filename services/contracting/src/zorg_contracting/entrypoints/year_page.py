@@ -293,7 +293,19 @@ def rounds_chart(n: NegotiationOut) -> Markup:
     return grouped_bars("rounds", title, "; ".join(said) or "geen ronde geprijsd", series, bars)
 
 
-@router.get("/{policy_id}", response_class=HTMLResponse, summary="The year page of one policy (Dutch, staff)")
+#: What the pages answer besides 200: no such policy or negotiation (a Dutch page), or the sign-in.
+_PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Not signed in: to the sign-in form", "headers": {"Location": {"schema": {"type": "string"}}}},
+    404: {"description": "No such policy or negotiation (a Dutch page)", "content": {"text/html": {}}},
+}
+
+
+@router.get(
+    "/{policy_id}",
+    response_class=HTMLResponse,
+    summary="The year page of one policy (Dutch, staff)",
+    responses=_PAGE_RESPONSES,
+)
 async def year(
     request: Request, uow: UowDep, runtime: RuntimeDep, policy_id: Annotated[str, Path(max_length=20)]
 ) -> Response:
@@ -320,6 +332,7 @@ async def year(
     "/{policy_id}/onderhandelingen/{negotiation_id}",
     response_class=HTMLResponse,
     summary="A negotiation's rounds and their projections (Dutch, staff)",
+    responses=_PAGE_RESPONSES,
 )
 async def negotiation(
     request: Request,

@@ -17,6 +17,7 @@ from zorg_common.app import RuntimeDep, UowDep
 from zorg_common.auth import Principal, require_scope
 from zorg_common.claims_api import claims_client, closing_claims_client
 from zorg_common.limits import body_limit
+from zorg_common.openapi import problem_responses
 from zorg_common.paging import Page, PageDep
 from zorg_common.policy import PolicyInvalid, parse_policy
 from zorg_common.problems import BadInput, NotFound, ProblemError
@@ -140,6 +141,7 @@ def _syntax(content_type: str | None) -> Literal["yaml", "json"]:
     response_model=SimulationOut,
     openapi_extra=_DRAFT_BODY,
     summary="Simulate a draft policy over the register: who would newly fail, become eligible or change route",
+    responses=problem_responses((415, "The draft is neither YAML nor JSON")),
 )
 @body_limit("SIMULATION_MAX_BYTES")
 async def post_simulation(
@@ -185,7 +187,7 @@ async def list_simulations(uow: UowDep, _: ReadSimulations, paging: PageDep) -> 
 @router.get(
     "/simulations/{simulation_id}",
     response_model=SimulationOut,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
     summary="One simulation, as JSON, or as CSV (one row per provider) with format=csv or Accept: text/csv",
 )
 async def get_simulation(
